@@ -1,0 +1,156 @@
+"""The architecture of a StyleGAN2 generator as one frozen, JSON-friendly record.
+
+A network pickle stores the keyword arguments its Generator was built with (``_init_kwargs``). This module turns
+them into a :class:`GeneratorConfig`, refusing anything it does not understand instead of guessing, so a model
+either rebuilds exactly or fails with a message that names the offending argument.
+
+    >>> cfg = GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channels=3)
+    >>> cfg.num_ws, cfg.block_resolutions[-1], cfg.channels(256)
+    (14, 256, 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+Architecture = Literal["orig", "skip", "resnet"]
+ARCHITECTURES: tuple[str, ...] = ("orig", "skip", "resnet")
+
+
+class ConfigError(ValueError):
+    """A generator configuration that this engine cannot build; the message names the argument."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything needed to rebuild a StyleGAN2 generator (the official defaults where optional)."""
+
+    z_dim: int                                  # input latent (Z) dimensionality
+    c_dim: int                                  # conditioning label dimensionality, 0 = unconditional
+    w_dim: int                                  # intermediate latent (W) dimensionality
+    img_resolution: int                         # output resolution, a power of two >= 4
+    img_channels: int                           # output channels (3 = RGB)
+    mapping_layers: int = 8                     # fully connected layers in the mapping network
+    mapping_lr_multiplier: float = 0.01         # learning-rate multiplier of the mapping layers (sets their gains)
+    embed_features: int | None = None           # label embedding size, None = w_dim
+    layer_features: int | None = None           # mapping hidden size, None = w_dim
+    w_avg_beta: float | None = 0.995            # tracking decay of w_avg; None = no w_avg (no truncation)
+    channel_base: int = 32768                   # channels at resolution r are min(channel_base // r, channel_max)
+    channel_max: int = 512                      # upper bound on channels per layer
+    num_fp16_res: int = 0                       # how many of the highest resolutions run in reduced precision
+    conv_clamp: float | None = None             # clamp of convolution outputs (needed for fp16), None = off
+    architecture: Architecture = "skip"         # 'orig' / 'skip' / 'resnet' synthesis blocks
+    resample_filter: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)  # 1-D FIR taps of the up-sampling low-pass
+    use_noise: bool = True                      # per-pixel noise inputs in the synthesis layers
+
+    def __post_init__(self) -> None:
+        for name in ("z_dim", "c_dim", "w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max",
+                     "num_fp16_res"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.z_dim == 0 or self.w_dim == 0 or self.img_channels == 0 or self.channel_max == 0:
+            raise ConfigError("z_dim, w_dim, img_channels and channel_max must be positive")
+        res = self.img_resolution
+        if not isinstance(res, int) or res < 4 or res & (res - 1):
+            raise ConfigError(f"img_resolution must be a power of two >= 4, got {res!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if self.mapping_layers < 1:
+            raise ConfigError(f"mapping_layers must be >= 1, got {self.mapping_layers}")
+        if self.conv_clamp is not None and not (isinstance(self.conv_clamp, (int, float)) and self.conv_clamp > 0):
+            raise ConfigError(f"conv_clamp must be a positive number or None, got {self.conv_clamp!r}")
+        if len(self.resample_filter) < 2 or len(self.resample_filter) % 2:
+            raise ConfigError(f"resample_filter must have an even number (>= 2) of taps, got {self.resample_filter!r}")
+        if any(self.channels(r) < 1 for r in self.block_resolutions):
+            raise ConfigError("channel_base is too small: some resolution would get zero channels")
+
+    # ----------------------------------------------------------------------------------------- derived layout
+    @property
+    def block_resolutions(self) -> tuple[int, ...]:
+        """Resolutions of the synthesis blocks, 4 up to img_resolution."""
+        return tuple(2 ** i for i in range(2, int(math.log2(self.img_resolution)) + 1))
+
+    def channels(self, resolution: int) -> int:
+        """Feature channels of the block at ``resolution``."""
+        return min(self.channel_base // resolution, self.channel_max)
+
+    @property
+    def fp16_resolution(self) -> int:
+        """Lowest resolution whose block runs in reduced precision (the official rule)."""
+        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+
+    @property
+    def num_ws(self) -> int:
+        """Number of W vectors the synthesis network consumes: one per conv, plus the last block's toRGB."""
+        return 1 + 2 * (len(self.block_resolutions) - 1) + 1
+
+    # ------------------------------------------------------------------------------------------ conversion
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["resample_filter"] = list(self.resample_filter)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
+        """Rebuild from :meth:`to_dict` output (e.g. a converted model's JSON); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown generator config keys {unknown}; expected some of {sorted(known)}")
+        values = dict(data)
+        if "resample_filter" in values:
+            values["resample_filter"] = tuple(float(t) for t in values["resample_filter"])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @classmethod
+    def from_official_kwargs(cls, kwargs: Mapping[str, Any]) -> GeneratorConfig:
+        """Translate the ``_init_kwargs`` of an official Generator.
+
+        StyleGAN2-ADA nests ``mapping_kwargs`` and ``synthesis_kwargs``; the StyleGAN3 repository's StyleGAN2
+        Generator nests ``mapping_kwargs`` and takes the synthesis arguments flat. Both are accepted.
+        """
+        kw = dict(kwargs)
+        mapping = dict(kw.pop("mapping_kwargs", None) or {})
+        synthesis = dict(kw.pop("synthesis_kwargs", None) or {})
+        required = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+        missing = [k for k in required if k not in kw]
+        if missing:
+            raise ConfigError(f"generator kwargs lack {missing}; found {sorted(kw)}")
+        values: dict[str, Any] = {k: kw.pop(k) for k in required}
+        synthesis.update(kw)  # StyleGAN3-repo style: the rest are synthesis kwargs
+        mapping_names = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier",
+                         "embed_features": "embed_features", "layer_features": "layer_features",
+                         "w_avg_beta": "w_avg_beta"}
+        for key, value in mapping.items():
+            if key == "activation":
+                _require(value == "lrelu", f"mapping activation {value!r} is not supported (only 'lrelu')")
+            elif key in mapping_names:
+                values[mapping_names[key]] = value
+            elif key not in ("z_dim", "c_dim", "w_dim", "num_ws"):
+                raise ConfigError(f"unknown mapping argument {key!r}={value!r}")
+        for key, value in synthesis.items():
+            if key in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "use_noise"):
+                values[key] = value
+            elif key == "resample_filter":
+                values[key] = tuple(float(t) for t in value)
+            elif key == "activation":
+                _require(value == "lrelu", f"synthesis activation {value!r} is not supported (only 'lrelu')")
+            elif key in ("fp16_channels_last", "kernel_size"):
+                _require(key != "kernel_size" or value == 3, f"kernel_size {value!r} is not supported (only 3)")
+            elif key not in ("w_dim", "img_resolution", "img_channels"):
+                raise ConfigError(f"unknown synthesis argument {key!r}={value!r}")
+        if values.get("conv_clamp") is not None:
+            values["conv_clamp"] = float(values["conv_clamp"])
+        return cls(**values)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)

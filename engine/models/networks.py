@@ -1,0 +1,402 @@
+"""The StyleGAN2 generator (Karras et al. 2020), written for inference in plain PyTorch.
+
+The parameter and buffer names are those of the official StyleGAN2-ADA networks, so a state dict read from an
+official pickle loads one to one, and outputs match the official code to rounding (fp32). The module tree:
+
+    Generator
+    ├── mapping: MappingNetwork        z, c → ws [N, num_ws, w_dim]    (fc0…, embed, w_avg)
+    └── synthesis: SynthesisNetwork    ws → image [N, C, H, W]
+        └── b4, b8, …: SynthesisBlock  (const | conv0 ↑2) → conv1 → torgb (+ skip for resnet)
+            └── SynthesisLayer / ToRGBLayer / Conv2dLayer, each with an ``affine`` FullyConnectedLayer
+
+What is different from the official code, and why:
+
+* **No custom CUDA ops.** Up-sampling and activations are plain PyTorch (``ops.py``): nothing to compile.
+* **Modulation without per-sample weights.** StyleGAN2 multiplies the conv weight by each sample's styles
+  and renormalises it. Equivalently (linearity of convolution) we scale the *activations* by the styles, run
+  the conv with the fixed weight, and scale by the demodulation coefficients; those coefficients come from
+  ``styles² @ Σ_k weight²``, a small matmul against a sum precomputed once. The fixed weight is converted to
+  the compute dtype and memory format once and cached, so a frame does no weight work at all.
+* **Precision is a run-time choice** (:meth:`Generator.set_precision`): ``fp32`` everywhere; ``fp16`` (CUDA)
+  or ``bf16`` (CPUs with native bf16) in the blocks the official config marks for fp16, in channels_last,
+  with the official fp16 overflow guards. Outputs are always float32.
+
+    >>> G = Generator(GeneratorConfig(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3,
+    ...                               channel_base=64, channel_max=8))
+    >>> ws = G.mapping(torch.randn(2, 8), None, truncation_psi=0.7)
+    >>> G.synthesis(ws, noise_mode="const").shape
+    torch.Size([2, 3, 8, 8])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from engine.models import ops
+from engine.models.config import GeneratorConfig
+
+NoiseMode = Literal["const", "random", "none"]
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+Precision = Literal["fp32", "fp16", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class FullyConnectedLayer(nn.Module):
+    """A dense layer with equalised learning rate: weights are stored unscaled and scaled at run time."""
+
+    def __init__(self,
+                 in_features: int,              # input width
+                 out_features: int,             # output width
+                 activation: str = "linear",    # 'linear' or 'lrelu'
+                 lr_multiplier: float = 1.0,    # equalised learning-rate multiplier
+                 bias_init: float = 0.0,        # initial bias (1 for the style affines: styles start near 1)
+                 ) -> None:
+        super().__init__()
+        if activation not in ("linear", "lrelu"):
+            raise ValueError(f"activation must be 'linear' or 'lrelu', got {activation!r}")
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias * self.bias_gain if self.bias_gain != 1 else self.bias
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return ops.bias_lrelu_clamp(x.matmul(w.t()), b, ops.LRELU_GAIN, None)
+
+
+class MappingNetwork(nn.Module):
+    """z (and label c) → W, broadcast to ``num_ws`` copies, with truncation towards ``w_avg``."""
+
+    def __init__(self, cfg: GeneratorConfig, num_ws: int) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws
+        embed_features = (cfg.embed_features or cfg.w_dim) if cfg.c_dim else 0
+        layer_features = cfg.layer_features or cfg.w_dim
+        features = [cfg.z_dim + embed_features] + [layer_features] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        if cfg.c_dim:
+            self.embed = FullyConnectedLayer(cfg.c_dim, embed_features)
+        self.num_layers = cfg.mapping_layers
+        for i in range(cfg.mapping_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation="lrelu",
+                                                        lr_multiplier=cfg.mapping_lr_multiplier))
+        self.has_w_avg = cfg.w_avg_beta is not None
+        if self.has_w_avg:
+            self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def forward(self,
+                z: torch.Tensor,                        # [N, z_dim]
+                c: torch.Tensor | None = None,          # [N, c_dim] one-hot or soft labels; None if unconditional
+                truncation_psi: float = 1.0,            # 1 = no truncation, 0 = the average W
+                truncation_cutoff: int | None = None,   # truncate only the first `cutoff` ws (None = all)
+                ) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        x = ops.normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim:
+            if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
+                got = None if c is None else list(c.shape)
+                raise ValueError(f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {got}")
+            y = ops.normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        return self.truncate(ws, truncation_psi, truncation_cutoff)
+
+    def truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+        """Pull ws towards the average W: ``w_avg + psi * (w - w_avg)`` on the first ``cutoff`` layers."""
+        if psi == 1:
+            return ws
+        if not self.has_w_avg:
+            raise ValueError("this generator has no w_avg, so truncation_psi must be 1")
+        if cutoff is None:
+            return self.w_avg.lerp(ws, psi)
+        ws = ws.clone()
+        ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], psi)
+        return ws
+
+
+class _ModulatedWeight:
+    """Cache of a conv weight in a compute dtype/format, plus Σ_k weight² for the demodulation coefficients.
+
+    The cache key includes the parameter's version counter, so loading new weights invalidates it.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self.weight = torch.empty(0)
+        self.weight_sq = torch.empty(0)
+
+    def get(self, weight: torch.Tensor, dtype: torch.dtype, channels_last: bool, demodulate: bool
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (dtype, channels_last, weight.device, weight.data_ptr(), weight._version)
+        if key != self._key:
+            with torch.no_grad():
+                w = weight.detach().to(torch.float32)
+                if dtype == torch.float16 and demodulate:
+                    # Official fp16 overflow guard: normalise each output filter; demodulation undoes it.
+                    fan_in = w[0].numel()
+                    w = w * (1 / math.sqrt(fan_in) / w.abs().amax(dim=[1, 2, 3], keepdim=True))
+                self.weight_sq = w.square().sum(dim=[2, 3])  # [out, in], float32
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                self.weight = w.to(dtype).contiguous(memory_format=fmt)
+            self._key = key
+        return self.weight, self.weight_sq
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3×3 convolution (optionally up-sampling ×2), noise, bias, leaky ReLU, clamp."""
+
+    def __init__(self,
+                 in_channels: int,              # input feature channels
+                 out_channels: int,             # output feature channels
+                 w_dim: int,                    # W dimensionality (input of the style affine)
+                 resolution: int,               # output resolution
+                 up: int = 1,                   # 1, or 2 to double the resolution
+                 use_noise: bool = True,        # add per-pixel noise
+                 resample_filter: tuple[float, ...] = (1, 3, 3, 1),  # 1-D FIR taps for up-sampling
+                 conv_clamp: float | None = None,  # clamp of the output, None = off
+                 kernel_size: int = 3,          # convolution kernel size
+                 ) -> None:
+        super().__init__()
+        self.resolution, self.up, self.use_noise, self.conv_clamp = resolution, up, use_noise, conv_clamp
+        self.taps = ops.make_fir_taps(resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        self.padding = kernel_size // 2
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self._cache = _ModulatedWeight()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const", gain: float = 1.0,
+                noise_generator: torch.Generator | None = None) -> torch.Tensor:
+        n, dtype = x.shape[0], x.dtype
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and dtype != torch.float32
+        weight, weight_sq = self._cache.get(self.weight, dtype, channels_last, demodulate=True)
+        styles = self.affine(w)  # [N, in]
+        if dtype == torch.float16:
+            styles = styles / styles.abs().amax(dim=1, keepdim=True)  # official fp16 overflow guard
+        dcoefs = (styles.square() @ weight_sq.t() + 1e-8).rsqrt()  # [N, out]: demodulation
+
+        x = x * styles.to(dtype).reshape(n, -1, 1, 1)
+        if self.up == 2:
+            x = ops.upsample_conv2d(x, weight, self.taps)
+        else:
+            x = F.conv2d(x, weight, padding=self.padding)
+
+        # lrelu(x·d + noise + b)·g == lrelu(x·(d·g) + (noise + b)·g) for g > 0: one fused scale-and-shift.
+        act_gain = ops.LRELU_GAIN * gain
+        x = x.mul_((dcoefs * act_gain).to(dtype).reshape(n, -1, 1, 1))
+        noise = self._noise(n, x, noise_mode, noise_generator)
+        if noise is not None:
+            x = x.add_(noise.mul_(act_gain).to(dtype))
+        x = x.add_((self.bias * act_gain).to(dtype).reshape(1, -1, 1, 1))
+        x = F.leaky_relu_(x, ops.LRELU_SLOPE)
+        if self.conv_clamp is not None:
+            x = x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
+        return x
+
+    def _noise(self, n: int, x: torch.Tensor, mode: NoiseMode, generator: torch.Generator | None
+               ) -> torch.Tensor | None:
+        if not self.use_noise or mode == "none":
+            return None
+        if mode == "const":
+            return (self.noise_const * self.noise_strength).reshape(1, 1, self.resolution, self.resolution)
+        shape = (n, 1, self.resolution, self.resolution)
+        return torch.randn(shape, device=x.device, generator=generator) * self.noise_strength
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1×1 convolution to image channels (no demodulation), bias, clamp."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+        self._cache = _ModulatedWeight()
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        n, dtype = x.shape[0], x.dtype
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and dtype != torch.float32
+        weight, _ = self._cache.get(self.weight, dtype, channels_last, demodulate=False)
+        styles = self.affine(w) * self.weight_gain
+        x = F.conv2d(x * styles.to(dtype).reshape(n, -1, 1, 1), weight)
+        x = x.to(torch.float32).add_(self.bias.reshape(1, -1, 1, 1))
+        if self.conv_clamp is not None:
+            x = x.clamp_(-self.conv_clamp, self.conv_clamp)
+        return x.contiguous()
+
+
+class Conv2dLayer(nn.Module):
+    """The resnet architecture's skip path: 1×1 convolution without bias, then FIR up-sampling ×2."""
+
+    def __init__(self, in_channels: int, out_channels: int, resample_filter: tuple[float, ...]) -> None:
+        super().__init__()
+        self.taps = ops.make_fir_taps(resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+        self._cache = _ModulatedWeight()
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and x.dtype != torch.float32
+        weight, _ = self._cache.get(self.weight, x.dtype, channels_last, demodulate=False)
+        x = F.conv2d(x, weight * (self.weight_gain * gain))
+        return ops.fir_upsample_2x(x, self.taps)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the synthesis network: two modulated convs and (skip/last) a toRGB output."""
+
+    def __init__(self, cfg: GeneratorConfig, resolution: int) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.in_channels = cfg.channels(resolution // 2) if resolution > 4 else 0
+        out_channels = cfg.channels(resolution)
+        self.architecture = cfg.architecture
+        self.is_last = resolution == cfg.img_resolution
+        self.use_fp16 = resolution >= cfg.fp16_resolution and cfg.num_fp16_res > 0
+        self.taps = ops.make_fir_taps(cfg.resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        layer = dict(w_dim=cfg.w_dim, resolution=resolution, use_noise=cfg.use_noise,
+                     resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp)
+        if self.in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(self.in_channels, out_channels, up=2, **layer)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer)
+        self.num_conv = 1 if self.in_channels == 0 else 2
+        self.has_torgb = self.is_last or cfg.architecture == "skip"
+        self.num_torgb = int(self.has_torgb)
+        if self.has_torgb:
+            self.torgb = ToRGBLayer(out_channels, cfg.img_channels, cfg.w_dim, conv_clamp=cfg.conv_clamp)
+        if self.in_channels != 0 and cfg.architecture == "resnet":
+            self.skip = Conv2dLayer(self.in_channels, out_channels, cfg.resample_filter)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, dtype: torch.dtype,
+                noise_mode: NoiseMode, noise_generator: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        fmt = torch.channels_last if dtype != torch.float32 else torch.contiguous_format
+        w_iter = iter(ws.unbind(dim=1))
+        noise = dict(noise_mode=noise_mode, noise_generator=noise_generator)
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).contiguous(memory_format=fmt)
+            x = self.conv1(x, next(w_iter), **noise)
+        else:
+            assert x is not None and x.shape[1:] == (self.in_channels, self.resolution // 2, self.resolution // 2), \
+                f"block {self.resolution}: unexpected input {None if x is None else list(x.shape)}"
+            x = x.to(dtype).contiguous(memory_format=fmt)
+            if self.architecture == "resnet":
+                y = self.skip(x, gain=math.sqrt(0.5))
+                x = self.conv0(x, next(w_iter), **noise)
+                x = self.conv1(x, next(w_iter), gain=math.sqrt(0.5), **noise)
+                x = y.add_(x)
+            else:
+                x = self.conv0(x, next(w_iter), **noise)
+                x = self.conv1(x, next(w_iter), **noise)
+        if img is not None:
+            img = ops.fir_upsample_2x(img, self.taps)
+        if self.has_torgb:
+            y = self.torgb(x, next(w_iter))
+            img = img.add_(y) if img is not None else y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] → image [N, img_channels, H, W] (float32, about [-1, 1] for trained models)."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = cfg.w_dim, cfg.img_resolution, cfg.img_channels
+        self.block_resolutions = list(cfg.block_resolutions)
+        self.num_ws = cfg.num_ws
+        for res in self.block_resolutions:
+            setattr(self, f"b{res}", SynthesisBlock(cfg, res))
+        self.precision: Precision = "fp32"
+        self.reduced_resolution = cfg.fp16_resolution if cfg.num_fp16_res > 0 else cfg.img_resolution * 2
+
+    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const",
+                noise_generator: torch.Generator | None = None) -> torch.Tensor:
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        ws = ws.to(torch.float32)
+        x: torch.Tensor | None = None
+        img: torch.Tensor | None = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            reduced = self.precision != "fp32" and res >= self.reduced_resolution
+            dtype = _DTYPES[self.precision] if reduced else torch.float32
+            x, img = block(x, img, block_ws, dtype, noise_mode, noise_generator)
+        assert img is not None
+        return img
+
+
+class Generator(nn.Module):
+    """The whole generator. Mapping and synthesis are separate calls, so walks can work in W space:
+
+        ws = G.mapping(z, c, truncation_psi=0.7)      # [N, num_ws, w_dim]
+        img = G.synthesis(ws, noise_mode="const")     # [N, 3, H, W], float32
+    """
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = SynthesisNetwork(cfg)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg, self.num_ws)
+        self.eval().requires_grad_(False)
+
+    @property
+    def precision(self) -> Precision:
+        return self.synthesis.precision
+
+    @property
+    def device(self) -> torch.device:
+        return self.mapping.fc0.weight.device
+
+    def set_precision(self, precision: Precision, reduced_from: int | None = None) -> Generator:
+        """Choose the compute precision of the synthesis network.
+
+        ``fp32`` runs everything in float32. ``fp16`` (CUDA only) and ``bf16`` run the blocks from resolution
+        ``reduced_from`` up in that dtype with channels_last activations; by default those are the blocks the
+        model's own ``num_fp16_res`` marks (the official policy), or the top four if it marks none.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device; on the CPU use 'fp32' or 'bf16'")
+        cfg = self.config
+        if reduced_from is None:
+            four = GeneratorConfig(**{**cfg.to_dict(), "resample_filter": cfg.resample_filter, "num_fp16_res": 4})
+            reduced_from = cfg.fp16_resolution if cfg.num_fp16_res > 0 else four.fp16_resolution
+        self.synthesis.precision = precision
+        self.synthesis.reduced_resolution = reduced_from
+        return self
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode)
