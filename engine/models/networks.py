@@ -39,9 +39,12 @@ import torch.nn.functional as F
 
 from engine.models import ops
 from engine.models.config import GeneratorConfig
+from engine.models.tone import ToneMap
 
 NoiseMode = Literal["const", "random", "none"]
 NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+Modulation = Literal["auto", "weights", "activations"]
+MODULATIONS: tuple[str, ...] = ("auto", "weights", "activations")
 Precision = Literal["fp32", "fp16", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 _DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -126,36 +129,102 @@ class MappingNetwork(nn.Module):
         return ws
 
 
-class _ModulatedWeight:
-    """Cache of a conv weight in a compute dtype/format, plus Σ_k weight² for the demodulation coefficients.
+class _FirCache:
+    """The depthwise FIR kernels of one layer, built once per (channels, dtype, device, memory format)."""
 
-    The cache key includes the parameter's version counter, so loading new weights invalidates it.
+    def __init__(self, taps: tuple[float, ...], gain: float) -> None:
+        self.taps, self.gain = taps, gain
+        self._kernels: dict[tuple[object, ...], torch.Tensor] = {}
+
+    def get(self, x: torch.Tensor, channels: int) -> torch.Tensor:
+        fmt = _memory_format(x)
+        key = (channels, x.dtype, x.device, fmt)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = ops.fir_kernel(self.taps, channels, self.gain, x.dtype, x.device, fmt)
+            self._kernels[key] = kernel
+        return kernel
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    if x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+class _DerivedWeight:
+    """Layouts of a conv weight that every frame needs, rebuilt only when the weight changes.
+
+    * ``sq``: Σ_k weight² as [out, in], for the demodulation coefficients.
+    * ``nhwc``: the weight as [out, k, k, in] (the memory order of a channels_last conv weight).
+    * ``nhwc_t``: as [in, k, k, out] (channels_last order of the transposed-conv weight).
+    The key includes the parameter's version counter, so loading new weights invalidates the cache.
     """
 
     def __init__(self) -> None:
-        self._key: tuple[object, ...] | None = None
-        self.weight = torch.empty(0)
-        self.weight_sq = torch.empty(0)
+        self._key: tuple[object, ...] = ()
+        self.sq = self.nhwc = self.nhwc_t = torch.empty(0)
+        self._static: dict[tuple[torch.dtype, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def get(self, weight: torch.Tensor, dtype: torch.dtype, channels_last: bool, demodulate: bool
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (dtype, channels_last, weight.device, weight.data_ptr(), weight._version)
+    def update(self, weight: torch.Tensor) -> _DerivedWeight:
+        key = (weight.device, weight.data_ptr(), weight._version)
         if key != self._key:
-            with torch.no_grad():
-                w = weight.detach().to(torch.float32)
-                if dtype == torch.float16 and demodulate:
-                    # Official fp16 overflow guard: normalise each output filter; demodulation undoes it.
-                    fan_in = w[0].numel()
-                    w = w * (1 / math.sqrt(fan_in) / w.abs().amax(dim=[1, 2, 3], keepdim=True))
-                self.weight_sq = w.square().sum(dim=[2, 3])  # [out, in], float32
-                fmt = torch.channels_last if channels_last else torch.contiguous_format
-                self.weight = w.to(dtype).contiguous(memory_format=fmt)
+            w = weight.detach().to(torch.float32)
+            self.sq = w.square().sum(dim=[2, 3])
+            self.nhwc = w.permute(0, 2, 3, 1).contiguous()
+            self.nhwc_t = w.permute(1, 2, 3, 0).contiguous()
+            self._static.clear()
             self._key = key
-        return self.weight, self.weight_sq
+        return self
+
+    def static(self, dtype: torch.dtype, transposed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unmodulated weight in ``dtype`` (channels_last), and the per-filter scale applied to it.
+
+        For fp16 each output filter is scaled by ``1 / (sqrt(fan_in) · max|w|)`` (the official overflow
+        guard); otherwise the scale is one.
+        """
+        cached = self._static.get((dtype, transposed))
+        if cached is None:
+            w = self.nhwc  # [out, k, k, in]
+            scale = torch.ones(w.shape[0], device=w.device)
+            if dtype == torch.float16:
+                scale = 1 / (math.sqrt(w[0].numel()) * w.abs().amax(dim=[1, 2, 3]))
+            w = w * scale.reshape(-1, 1, 1, 1)
+            w = w.permute(3, 1, 2, 0) if transposed else w  # [in, k, k, out] for the transposed conv
+            cached = (w.contiguous().to(dtype).permute(0, 3, 1, 2), scale)
+            self._static[(dtype, transposed)] = cached
+        return cached
+
+
+def _modulate(derived: _DerivedWeight, scale: torch.Tensor, dtype: torch.dtype, transposed: bool = False
+              ) -> torch.Tensor:
+    """Per-sample weights ``weight[o, i] · scale[n, o, i]`` as one channels_last grouped-conv weight.
+
+    The shape is [N·out, in, k, k] for a convolution, or [N·in, out, k, k] for a transposed convolution.
+    The product is formed in float32 (no overflow, whatever the compute dtype) directly in channels_last
+    order, where the innermost dimension is long and contiguous, then cast to ``dtype``.
+    """
+    n, out_ch, in_ch = scale.shape
+    if transposed:
+        w = derived.nhwc_t.unsqueeze(0) * scale.transpose(1, 2).reshape(n, in_ch, 1, 1, out_ch)
+    else:
+        w = derived.nhwc.unsqueeze(0) * scale.reshape(n, out_ch, 1, 1, in_ch)
+    w = w.reshape(-1, *w.shape[2:])  # [N·rows, k, k, cols]
+    return w.to(dtype).permute(0, 3, 1, 2)
+
+
+def _grouped(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → [1, N·C, H, W] for a grouped conv with one group per sample (a view when N == 1)."""
+    return x if x.shape[0] == 1 else x.reshape(1, -1, *x.shape[2:])
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3×3 convolution (optionally up-sampling ×2), noise, bias, leaky ReLU, clamp."""
+    """Modulated 3×3 convolution (optionally up-sampling ×2), noise, bias, leaky ReLU, clamp.
+
+    Modulation and demodulation are folded into one weight per sample: with styles s (from W) and
+    d[o] = (Σ_{i,k} (weight[o,i,k]·s[i])² + ε)^-½, the conv weight is ``weight·s·d·gain``. The sum needs only
+    ``s² @ Σ_k weight²``, precomputed once, so a frame costs one pass over the weight and one convolution.
+    """
 
     def __init__(self,
                  in_channels: int,              # input feature channels
@@ -170,8 +239,8 @@ class SynthesisLayer(nn.Module):
                  ) -> None:
         super().__init__()
         self.resolution, self.up, self.use_noise, self.conv_clamp = resolution, up, use_noise, conv_clamp
-        self.taps = ops.make_fir_taps(resample_filter)
-        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        taps = ops.make_fir_taps(resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(taps))
         self.padding = kernel_size // 2
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
@@ -179,35 +248,75 @@ class SynthesisLayer(nn.Module):
         if use_noise:
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
-        self._cache = _ModulatedWeight()
+        self._fir = _FirCache(taps, gain=4.0)
+        self._derived = _DerivedWeight()
+        self.modulation: Modulation = "auto"
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const", gain: float = 1.0,
                 noise_generator: torch.Generator | None = None) -> torch.Tensor:
-        n, dtype = x.shape[0], x.dtype
-        channels_last = x.is_contiguous(memory_format=torch.channels_last) and dtype != torch.float32
-        weight, weight_sq = self._cache.get(self.weight, dtype, channels_last, demodulate=True)
+        n = x.shape[0]
+        derived = self._derived.update(self.weight)
         styles = self.affine(w)  # [N, in]
-        if dtype == torch.float16:
-            styles = styles / styles.abs().amax(dim=1, keepdim=True)  # official fp16 overflow guard
-        dcoefs = (styles.square() @ weight_sq.t() + 1e-8).rsqrt()  # [N, out]: demodulation
-
-        x = x * styles.to(dtype).reshape(n, -1, 1, 1)
-        if self.up == 2:
-            x = ops.upsample_conv2d(x, weight, self.taps)
-        else:
-            x = F.conv2d(x, weight, padding=self.padding)
-
-        # lrelu(x·d + noise + b)·g == lrelu(x·(d·g) + (noise + b)·g) for g > 0: one fused scale-and-shift.
+        dcoefs = (styles.square() @ derived.sq.t() + 1e-8).rsqrt()  # [N, out]
+        # lrelu(y·d + noise + b)·g == lrelu(y·d·g + noise·g + b·g) for g > 0: fold the gain into scale and bias.
         act_gain = ops.LRELU_GAIN * gain
-        x = x.mul_((dcoefs * act_gain).to(dtype).reshape(n, -1, 1, 1))
+        out_scale, bias = dcoefs * act_gain, self.bias * act_gain
+        if self._modulate_activations(x):
+            x = self._conv_modulating_activations(x, derived, styles, out_scale, bias)
+        else:
+            x = self._conv_modulating_weights(x, derived, styles, out_scale, bias)
         noise = self._noise(n, x, noise_mode, noise_generator)
         if noise is not None:
-            x = x.add_(noise.mul_(act_gain).to(dtype))
-        x = x.add_((self.bias * act_gain).to(dtype).reshape(1, -1, 1, 1))
+            x = x.add_(noise.mul_(act_gain).to(x.dtype))
         x = F.leaky_relu_(x, ops.LRELU_SLOPE)
         if self.conv_clamp is not None:
             x = x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
         return x
+
+    def _modulate_activations(self, x: torch.Tensor) -> bool:
+        """Pick the cheaper of two exact formulations by the elements each one touches per sample."""
+        if self.modulation != "auto":
+            return self.modulation == "activations"
+        out_ch, in_ch, kh, kw = self.weight.shape
+        activation_elems = x[0].numel() + out_ch * self.resolution ** 2  # scale the input, then the output
+        weight_elems = 2 * out_ch * in_ch * kh * kw  # modulate, then cast
+        return activation_elems < weight_elems
+
+    def _conv_modulating_weights(self, x: torch.Tensor, derived: _DerivedWeight, styles: torch.Tensor,
+                                 out_scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """conv(x, weight·s·d): one per-sample weight (a grouped conv when N > 1); cheap at high resolution."""
+        n = x.shape[0]
+        scale = styles.unsqueeze(1) * out_scale.unsqueeze(2)  # [N, out, in]
+        bias = bias.to(x.dtype).repeat(n)
+        if self.up == 2:
+            weight_t = _modulate(derived, scale, x.dtype, transposed=True)
+            y = ops.upsample_conv2d(_grouped(x), weight_t, self._fir.get(x, bias.shape[0]), groups=n, bias=bias)
+        else:
+            y = F.conv2d(_grouped(x), _modulate(derived, scale, x.dtype), bias=bias, padding=self.padding, groups=n)
+        return y.reshape(n, -1, *y.shape[2:])
+
+    def _conv_modulating_activations(self, x: torch.Tensor, derived: _DerivedWeight, styles: torch.Tensor,
+                                     out_scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """conv(x·s, weight)·d with the fixed, cached weight; cheap at low resolution and for batches.
+
+        In fp16 the official overflow guards apply: styles are divided by their maximum and each cached filter
+        is normalised (``derived.static``); the output scale undoes both exactly.
+        """
+        n = x.shape[0]
+        weight, filter_scale = derived.static(x.dtype, transposed=self.up == 2)
+        if x.dtype == torch.float16:
+            styles_max = styles.abs().amax(dim=1, keepdim=True)
+            styles = styles / styles_max
+            out_scale = out_scale * styles_max / filter_scale
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        # (y + b/d)·d == y·d + b: for one sample the bias rides along in the convolution.
+        conv_bias = (bias / out_scale[0]).to(x.dtype) if n == 1 else None
+        if self.up == 2:
+            y = ops.upsample_conv2d(x, weight, self._fir.get(x, weight.shape[1]), bias=conv_bias)
+        else:
+            y = F.conv2d(x, weight, bias=conv_bias, padding=self.padding)
+        y = y.mul_(out_scale.to(y.dtype).reshape(n, -1, 1, 1))
+        return y if n == 1 else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1))
 
     def _noise(self, n: int, x: torch.Tensor, mode: NoiseMode, generator: torch.Generator | None
                ) -> torch.Tensor | None:
@@ -220,7 +329,7 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1×1 convolution to image channels (no demodulation), bias, clamp."""
+    """Modulated 1×1 convolution to image channels (no demodulation), bias, clamp; float32 output."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None) -> None:
         super().__init__()
@@ -229,14 +338,14 @@ class ToRGBLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
-        self._cache = _ModulatedWeight()
+        self._derived = _DerivedWeight()
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        n, dtype = x.shape[0], x.dtype
-        channels_last = x.is_contiguous(memory_format=torch.channels_last) and dtype != torch.float32
-        weight, _ = self._cache.get(self.weight, dtype, channels_last, demodulate=False)
-        styles = self.affine(w) * self.weight_gain
-        x = F.conv2d(x * styles.to(dtype).reshape(n, -1, 1, 1), weight)
+        n = x.shape[0]
+        styles = self.affine(w) * self.weight_gain  # [N, in]
+        scale = styles.unsqueeze(1).expand(n, self.weight.shape[0], -1)
+        weight = _modulate(self._derived.update(self.weight), scale, x.dtype)
+        x = F.conv2d(_grouped(x), weight, groups=n).reshape(n, -1, *x.shape[2:])
         x = x.to(torch.float32).add_(self.bias.reshape(1, -1, 1, 1))
         if self.conv_clamp is not None:
             x = x.clamp_(-self.conv_clamp, self.conv_clamp)
@@ -248,17 +357,15 @@ class Conv2dLayer(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, resample_filter: tuple[float, ...]) -> None:
         super().__init__()
-        self.taps = ops.make_fir_taps(resample_filter)
-        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        taps = ops.make_fir_taps(resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(taps))
         self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
         self.weight_gain = 1 / math.sqrt(in_channels)
-        self._cache = _ModulatedWeight()
+        self._fir = _FirCache(taps, gain=4.0)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-        channels_last = x.is_contiguous(memory_format=torch.channels_last) and x.dtype != torch.float32
-        weight, _ = self._cache.get(self.weight, x.dtype, channels_last, demodulate=False)
-        x = F.conv2d(x, weight * (self.weight_gain * gain))
-        return ops.fir_upsample_2x(x, self.taps)
+        x = F.conv2d(x, (self.weight * (self.weight_gain * gain)).to(x.dtype))
+        return ops.fir_upsample_2x(x, self._fir.get(x, x.shape[1]))
 
 
 class SynthesisBlock(nn.Module):
@@ -272,8 +379,9 @@ class SynthesisBlock(nn.Module):
         self.architecture = cfg.architecture
         self.is_last = resolution == cfg.img_resolution
         self.use_fp16 = resolution >= cfg.fp16_resolution and cfg.num_fp16_res > 0
-        self.taps = ops.make_fir_taps(cfg.resample_filter)
-        self.register_buffer("resample_filter", ops.fir_filter_2d(self.taps))
+        taps = ops.make_fir_taps(cfg.resample_filter)
+        self.register_buffer("resample_filter", ops.fir_filter_2d(taps))
+        self._fir = _FirCache(taps, gain=4.0)
         layer = dict(w_dim=cfg.w_dim, resolution=resolution, use_noise=cfg.use_noise,
                      resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp)
         if self.in_channels == 0:
@@ -292,7 +400,7 @@ class SynthesisBlock(nn.Module):
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, dtype: torch.dtype,
                 noise_mode: NoiseMode, noise_generator: torch.Generator | None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        fmt = torch.channels_last if dtype != torch.float32 else torch.contiguous_format
+        fmt = torch.channels_last  # oneDNN and cuDNN convolutions are fastest on NHWC activations
         w_iter = iter(ws.unbind(dim=1))
         noise = dict(noise_mode=noise_mode, noise_generator=noise_generator)
         if self.in_channels == 0:
@@ -311,7 +419,7 @@ class SynthesisBlock(nn.Module):
                 x = self.conv0(x, next(w_iter), **noise)
                 x = self.conv1(x, next(w_iter), **noise)
         if img is not None:
-            img = ops.fir_upsample_2x(img, self.taps)
+            img = ops.fir_upsample_2x(img, self._fir.get(img, img.shape[1]))
         if self.has_torgb:
             y = self.torgb(x, next(w_iter))
             img = img.add_(y) if img is not None else y
@@ -367,6 +475,7 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(cfg)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg, self.num_ws)
+        self.tone_map: ToneMap = "clip"  # how to show values outside [-1, 1]; see engine.models.tone
         self.eval().requires_grad_(False)
 
     @property
@@ -394,6 +503,17 @@ class Generator(nn.Module):
             reduced_from = cfg.fp16_resolution if cfg.num_fp16_res > 0 else four.fp16_resolution
         self.synthesis.precision = precision
         self.synthesis.reduced_resolution = reduced_from
+        return self
+
+    def set_modulation(self, modulation: Modulation) -> Generator:
+        """How the synthesis layers apply styles: ``"auto"`` (the default) picks per layer whichever of the
+        two exact formulations touches less memory; ``"weights"`` always modulates the conv weights (the
+        official fused path), ``"activations"`` always scales the activations around a fixed weight."""
+        if modulation not in MODULATIONS:
+            raise ValueError(f"modulation must be one of {MODULATIONS}, got {modulation!r}")
+        for module in self.modules():
+            if isinstance(module, SynthesisLayer):
+                module.modulation = modulation
         return self
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,

@@ -4,19 +4,21 @@ The official implementation ships custom CUDA kernels (``bias_act``, ``upfirdn2d
 time, and falls back to slow reference code on the CPU. Everything here is ordinary PyTorch, so it runs on
 any device without a compiler, and each function is written for the shapes the generator actually uses:
 
-* ``fir_upsample_2x`` — zero-insertion upsampling by two followed by a separable FIR low-pass
-  (``upfirdn2d.upsample2d`` of the official code), done as two 1-D passes of strided slicing.
-* ``fir_blur`` — the FIR filter alone, with explicit padding (what follows a transposed convolution).
+* ``fir_upsample_2x`` — zero-insertion upsampling by two followed by the FIR low-pass
+  (``upfirdn2d.upsample2d`` of the official code), as one depthwise transposed convolution.
+* ``fir_blur`` — the FIR filter alone, as a depthwise convolution (what follows a transposed convolution).
 * ``upsample_conv2d`` — the official ``conv2d_resample(up=2)``: a stride-2 transposed convolution that skips
   the inserted zeros, then the FIR filter.
 * ``bias_lrelu_clamp`` — bias, leaky ReLU, gain and clamp in as few memory passes as possible.
 
     >>> import torch
-    >>> f = make_fir_taps([1, 3, 3, 1])
-    >>> fir_upsample_2x(torch.ones(1, 3, 4, 4), f).shape
+    >>> k = fir_kernel(make_fir_taps([1, 3, 3, 1]), 3, 4.0, torch.float32, torch.device("cpu"))
+    >>> fir_upsample_2x(torch.ones(1, 3, 4, 4), k).shape
     torch.Size([1, 3, 8, 8])
 
-All functions keep the dtype and memory format of their input.
+All of them are depthwise or dense convolutions, so oneDNN (CPU) and cuDNN (CUDA) run them in the dtype
+and memory format of their input; the official reference path (zero insertion, padding copies, separate
+bias/activation passes) spends more time moving memory than computing on a CPU.
 """
 
 from __future__ import annotations
@@ -48,65 +50,50 @@ def fir_filter_2d(taps: tuple[float, ...]) -> torch.Tensor:
     return torch.outer(f, f)
 
 
-def _fir_1d(x: torch.Tensor, taps: tuple[float, ...], dim: int, gain: float) -> torch.Tensor:
-    """Correlate ``x`` with ``taps`` along ``dim`` (valid mode), scaling by ``gain``.
+def fir_kernel(taps: tuple[float, ...], channels: int, gain: float, dtype: torch.dtype, device: torch.device,
+               memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Depthwise weight [channels, 1, n, n] of the separable FIR filter, scaled by ``gain``.
 
-    The filters are symmetric, so correlation and convolution agree; for asymmetric taps this matches the
-    official ``flip_filter=False`` convention (the filter is applied flipped, i.e. a true convolution).
+    The filter is stored flipped, so that convolution (PyTorch's cross-correlation) applies it the way the
+    official ``upfirdn2d(flip_filter=False)`` does; the usual symmetric filters are unchanged by the flip.
     """
-    n = len(taps)
-    length = x.shape[dim] - n + 1
-    flipped = taps[::-1]
-    out = x.narrow(dim, 0, length) * (flipped[0] * gain)
-    for k in range(1, n):
-        out.add_(x.narrow(dim, k, length), alpha=flipped[k] * gain)
-    return out
+    f = torch.tensor(taps[::-1], dtype=torch.float64)
+    k = (torch.outer(f, f) * gain).to(dtype=dtype, device=device)
+    return k.reshape(1, 1, len(taps), len(taps)).repeat(channels, 1, 1, 1).contiguous(memory_format=memory_format)
 
 
-def fir_blur(x: torch.Tensor, taps: tuple[float, ...], pad: tuple[int, int, int, int], gain: float = 1.0) -> torch.Tensor:
-    """Separable FIR filter with zero padding ``(left, right, top, bottom)``; output keeps x's memory format."""
-    x = F.pad(x, pad)
-    g = math.sqrt(gain)
-    x = _fir_1d(x, taps, dim=3, gain=g)
-    return _fir_1d(x, taps, dim=2, gain=g)
+def fir_blur(x: torch.Tensor, kernel: torch.Tensor, padding: int, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Depthwise FIR filter (``kernel`` from :func:`fir_kernel`) with symmetric zero padding, plus a bias."""
+    return F.conv2d(x, kernel, bias=bias, padding=padding, groups=x.shape[1])
 
 
-def _zero_insert_2x(x: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] → [N, C, 2H, 2W] with the inputs at even positions and zeros between them."""
-    n, c, h, w = x.shape
-    out = x.new_zeros((n, c, h, 2, w, 2))
-    out[:, :, :, 0, :, 0] = x
-    return out.reshape(n, c, 2 * h, 2 * w)
+def fir_upsample_2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Upsample by two with the FIR low-pass (``upfirdn2d.upsample2d``: insert zeros, pad, filter, gain 4).
 
-
-def fir_upsample_2x(x: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
-    """Upsample by two: insert zeros, pad, low-pass with gain 4 (``upfirdn2d.upsample2d``).
-
-    Uses the official padding for an even filter of length n: ``(n + 1) // 2`` before and ``(n - 2) // 2``
-    after (for [1, 3, 3, 1]: 2 and 1), so the output is exactly twice the input size.
+    A depthwise stride-2 transposed convolution does exactly that without materialising the zeros. With the
+    official padding for an even filter of n taps (``n/2`` before, ``n/2 - 1`` after) the output is exactly
+    twice the input size; ``kernel`` must come from :func:`fir_kernel` with gain 4.
     """
-    n = len(taps)
-    pad0, pad1 = (n + 1) // 2, (n - 2) // 2
-    memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 else torch.contiguous_format
-    up = _zero_insert_2x(x)
-    return fir_blur(up, taps, (pad0, pad1, pad0, pad1), gain=4.0).contiguous(memory_format=memory_format)
+    n = kernel.shape[-1]  # the transposed conv wants the flipped filter, which is what fir_kernel stores
+    return F.conv_transpose2d(x, kernel, stride=2, padding=(n - 2) // 2, groups=x.shape[1])
 
 
-def upsample_conv2d(x: torch.Tensor, weight: torch.Tensor, taps: tuple[float, ...]) -> torch.Tensor:
+def upsample_conv2d(x: torch.Tensor, weight_t: torch.Tensor, fir: torch.Tensor, groups: int = 1,
+                    bias: torch.Tensor | None = None) -> torch.Tensor:
     """A k×k convolution at twice the resolution of ``x`` (``conv2d_resample(up=2, padding=k//2)``).
 
-    ``weight`` is [out, in, k, k]. The stride-2 transposed convolution only touches the real input samples
-    (a quarter of the work of convolving the zero-inserted image), and the FIR filter after it removes the
-    aliasing. Padding follows the official code so outputs match it to rounding.
+    ``weight_t`` is the transposed-convolution weight [in, out/groups, k, k]. The stride-2 transposed
+    convolution only touches the real input samples (a quarter of the work of convolving the zero-inserted
+    image); the FIR filter after it (``fir``: :func:`fir_kernel` with gain 4) removes the aliasing and adds
+    the bias. With the official padding bookkeeping the output matches the official code to rounding.
     """
-    k = weight.shape[-1]
-    n = len(taps)
-    # Official padding bookkeeping for up=2, padding=k//2, then the transposed conv consumes k-1 / k-2.
+    k, n = weight_t.shape[-1], fir.shape[-1]
     p0 = k // 2 + (n + 1) // 2 - (k - 1)
     p1 = k // 2 + (n - 2) // 2 - (k - 2)
-    crop = max(min(-p0, -p1), 0)
-    y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=crop)
-    return fir_blur(y, taps, (p0 + crop, p1 + crop, p0 + crop, p1 + crop), gain=4.0)
+    if p0 != p1 or p0 < 0:
+        raise ValueError(f"unsupported kernel/filter sizes k={k}, n={n} (asymmetric padding {p0}, {p1})")
+    y = F.conv_transpose2d(x, weight_t, stride=2, groups=groups)
+    return fir_blur(y, fir, padding=p0, bias=bias)
 
 
 def bias_lrelu_clamp(x: torch.Tensor, bias: torch.Tensor | None, gain: float, clamp: float | None) -> torch.Tensor:
