@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Latent Stage command line: render a latent walk of a StyleGAN2 model (or the embedded default) offline.
+
+    python launch.py --render out/walk.mp4                          # the default model, seeds 0-7, one loop
+    python launch.py --model ffhq.pkl --seeds 10,20,30 --psi 0.6 --render ffhq.mp4 --size 1280x720
+    python launch.py --model ffhq.pkl --latents projected_w.npz --seeds 5 --render frames/%05d.png
+    python launch.py --model ffhq.pkl --convert ffhq.safetensors    # convert once to a code-free format
+
+Every failure ends with one line on stderr naming what was wrong, and exit status 2 (bad arguments) or 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, no traceback."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1,5,9' or '0-7' or '0-3,10' → a list of seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
+                                                                               part[1:].split("-", 1)[1])
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds like '1,2,3' or '0-7', got {text!r}") from None
+    if not seeds or any(not 0 <= s < 2 ** 32 for s in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be integers in [0, 2**32), got {text!r}")
+    return seeds
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 1280x720, got {text!r}") from None
+    if not (16 <= w <= 16384 and 16 <= h <= 16384):
+        raise argparse.ArgumentTypeError(f"width and height must be between 16 and 16384, got {text!r}")
+    return w, h
+
+
+def parse_layers(text: str) -> tuple[int, int | None]:
+    """'4' (from layer 4 on) or '4:8' (layers 4-7)."""
+    try:
+        start, _, end = text.partition(":")
+        return int(start), (int(end) if end else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layers like '4' or '4:8', got {text!r}") from None
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.latent import EASINGS, INTERPOLATIONS
+    from engine.models.networks import NOISE_MODES
+    p = argparse.ArgumentParser(
+        prog="launch.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Latent Stage: walk the latent space of a StyleGAN2 generator and render it to video.")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", default="default", metavar="PATH",
+                       help="'default' (the embedded model), an official StyleGAN2-ADA/StyleGAN3-repo .pkl "
+                            "holding a StyleGAN2 generator, or a .safetensors file made with --convert")
+    model.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                       help="auto = fp16 on CUDA, fp32 on CPU; bf16 is the fast path on CPUs with native bf16")
+    model.add_argument("--threads", type=_positive(int), default=None,
+                       help="CPU threads for torch (default: torch's choice)")
+    model.add_argument("--convert", metavar="OUT.safetensors",
+                       help="write the model as safetensors + JSON config (loads with no pickle) and exit")
+
+    walk = p.add_argument_group("walk")
+    walk.add_argument("--seeds", type=parse_seeds, default=None,
+                      help="keyframe seeds, e.g. 1,2,3 or 0-7 (default 0-7 unless --latents is given)")
+    walk.add_argument("--latents", nargs="+", default=[], metavar="FILE",
+                      help=".npy/.npz latent files (e.g. the official projector's projected_w.npz); "
+                           "their keyframes come before the seeds")
+    walk.add_argument("--latent-space", choices=("w", "z"), default="w",
+                      help="how to read bare vectors in .npy files (npz keys w/ws/z say it themselves)")
+    walk.add_argument("--class", dest="class_index", type=int, default=None,
+                      help="class label for conditional models")
+    walk.add_argument("--seconds-per-keyframe", type=_positive(float), default=4.0, metavar="S",
+                      help="travel time between keyframes")
+    walk.add_argument("--interpolation", choices=INTERPOLATIONS, default="cubic",
+                      help="cubic = Catmull-Rom through the keyframes in W; linear = lines in W; slerp = in Z")
+    walk.add_argument("--easing", choices=EASINGS, default="linear", help="speed profile within a segment")
+    walk.add_argument("--no-loop", action="store_true", help="stop at the last keyframe instead of looping")
+    walk.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = none)")
+    walk.add_argument("--cutoff", type=int, default=None, help="truncate only the first N layers")
+    walk.add_argument("--mix-seed", type=int, default=None, help="style-mix layers from this seed")
+    walk.add_argument("--mix-layers", type=parse_layers, default=(4, None), metavar="START[:END]",
+                      help="layers taken from --mix-seed")
+    walk.add_argument("--noise-mode", choices=NOISE_MODES, default="const",
+                      help="per-pixel noise: const (stable), random (seeded per frame), none")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--render", metavar="OUT",
+                     help="render offline to OUT: a .mp4/.mov/.mkv (H.264) or a PNG pattern like frames/%%05d.png")
+    out.add_argument("--fps", type=_positive(float), default=30.0, help="frames per second")
+    length = out.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=_positive(float), default=None, metavar="S",
+                        help="seconds to render (default: one pass of the walk)")
+    length.add_argument("--frames", type=_positive(int), default=None, help="exact number of frames")
+    out.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                     help="output size (default: the model's resolution)")
+    out.add_argument("--fit", choices=("fill", "fit", "stretch"), default="fill",
+                     help="how the square model image meets another aspect ratio: crop, letterbox or stretch")
+    out.add_argument("--crf", type=int, default=18, help="x264 quality, 0-51 (lower = better)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument("-v", "--verbose", action="store_true", help="log details")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.generate import FrameSynthesizer
+    from engine.latent import Keyframe, LatentFileError, LatentWalker, StyleMix, WalkSettings, keyframes_from_file
+    from engine.models import ModelFileError, load_generator, save_generator
+    from engine.render import RenderSettings, output_size, render_walk
+    from engine.video import OutputError, open_sink
+
+    if args.render is None and args.convert is None:
+        raise CliError("nothing to do: give --render OUT.mp4 to render a walk offline, or --convert "
+                       "OUT.safetensors (see --help)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not 0 <= args.crf <= 51:
+        raise CliError(f"--crf must be between 0 and 51, got {args.crf}")
+    try:
+        G = load_generator(args.model, device=args.device, precision=args.precision)
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(f"cannot load model {args.model!r}: {exc}") from None
+    if args.convert:
+        try:
+            save_generator(G, args.convert)
+        except OSError as exc:
+            raise CliError(f"{args.convert}: cannot write ({exc.strerror or exc})") from None
+        print(f"wrote {args.convert}", file=sys.stderr)
+        if args.render is None:
+            return 0
+
+    try:
+        keyframes: list[Keyframe] = []
+        for path in args.latents:
+            keyframes.extend(keyframes_from_file(path, args.latent_space))
+        seeds = args.seeds if args.seeds is not None else ([] if args.latents else list(range(8)))
+        keyframes.extend(Keyframe(seed=s, class_index=args.class_index) for s in seeds)
+        keyframes = [k if k.seed is not None else Keyframe(path=k.path, space=k.space, row=k.row,
+                                                           class_index=args.class_index) for k in keyframes]
+        mix = None
+        if args.mix_seed is not None:
+            mix = StyleMix(Keyframe(seed=args.mix_seed, class_index=args.class_index), *args.mix_layers)
+        settings = WalkSettings(
+            keyframes=tuple(keyframes), seconds_per_keyframe=args.seconds_per_keyframe,
+            interpolation=args.interpolation, easing=args.easing, loop=not args.no_loop,
+            truncation_psi=args.psi, truncation_cutoff=args.cutoff, style_mix=mix, noise_mode=args.noise_mode)
+        walker = LatentWalker(G, settings)
+    except (LatentFileError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+    render = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
+                            fit=args.fit, crf=args.crf)
+    total = render.frame_count(settings.duration)
+    try:
+        sink = open_sink(args.render, render.fps, output_size(walker, render), render.crf)
+    except OutputError as exc:
+        raise CliError(str(exc)) from None
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="frame", desc=os.path.basename(args.render), file=sys.stderr)
+    try:
+        stats = render_walk(walker, FrameSynthesizer(G), sink, render,
+                            progress=(lambda n: bar.update(1)) if bar is not None else None)
+    except OutputError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"rendered {stats.frames} frames to {args.render} in {stats.seconds:.1f} s: "
+          f"{stats.frames_per_second:.1f} frames/s ({G.device.type}, {G.precision})", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
