@@ -97,7 +97,6 @@ class PngSequenceSink(FrameSink):
     def __init__(self, path: str, fps: float, size: tuple[int, int]) -> None:
         super().__init__(path, fps, size)
         self.pattern = path if "%" in path else os.path.join(path, "%05d.png")
-        os.makedirs(os.path.dirname(self.pattern) or ".", exist_ok=True)
 
     def _write(self, frame: np.ndarray) -> None:
         name = self.pattern % self.frames_written
@@ -113,7 +112,8 @@ def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> Fr
     if not (fps > 0):
         raise OutputError(f"fps must be positive, got {fps}")
     is_video = path.lower().endswith(VIDEO_EXTENSIONS)
-    is_png = path.lower().endswith(".png") or os.path.isdir(path) or path.endswith(os.sep) or "%" in path
+    is_png = (path.lower().endswith(".png") or os.path.isdir(path) or path.endswith(os.sep) or "%" in path
+              or not os.path.splitext(path)[1])  # a name without extension: a folder of PNG files
     if not is_video and not is_png:
         raise OutputError(f"{path}: unknown output type; use a .mp4/.mov/.mkv file, a frames/%05d.png pattern "
                           "or a directory (PNG sequence)")
@@ -125,14 +125,15 @@ def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> Fr
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
         raise OutputError(f"{path}: cannot write there ({probe} is not a writable folder)")
-    if is_video:
-        if os.path.isdir(path):
-            raise OutputError(f"{path}: is a directory, expected a video file name")
+    if is_video and os.path.isdir(path):
+        raise OutputError(f"{path}: is a directory, expected a video file name")
+    try:  # ffmpeg would only say so later, on its own stderr; ask the file system now
         os.makedirs(folder, exist_ok=True)
-        try:  # ffmpeg would only say so later, on its own stderr; ask the file system now
+        if is_video:
             open(path, "wb").close()
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot write the video file ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    if is_video:
         return Mp4Sink(path, fps, size, crf)
     return PngSequenceSink(path, fps, size)
 

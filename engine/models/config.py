@@ -109,6 +109,23 @@ class GeneratorConfig:
         except TypeError as exc:
             raise ConfigError(str(exc)) from None
 
+    def to_official_kwargs(self) -> dict[str, Any]:
+        """The StyleGAN2-ADA Generator keyword arguments that build this architecture."""
+        mapping: dict[str, Any] = {"num_layers": self.mapping_layers}
+        if self.mapping_lr_multiplier != 0.01:
+            mapping["lr_multiplier"] = self.mapping_lr_multiplier
+        for key in ("embed_features", "layer_features"):
+            if getattr(self, key) is not None:
+                mapping[key] = getattr(self, key)
+        if self.w_avg_beta != 0.995:
+            mapping["w_avg_beta"] = self.w_avg_beta
+        synthesis: dict[str, Any] = {"channel_base": self.channel_base, "channel_max": self.channel_max,
+                                     "num_fp16_res": self.num_fp16_res, "conv_clamp": self.conv_clamp,
+                                     "architecture": self.architecture,
+                                     "resample_filter": list(self.resample_filter), "use_noise": self.use_noise}
+        return {"z_dim": self.z_dim, "c_dim": self.c_dim, "w_dim": self.w_dim, "img_resolution": self.img_resolution,
+                "img_channels": self.img_channels, "mapping_kwargs": mapping, "synthesis_kwargs": synthesis}
+
     @classmethod
     def from_official_kwargs(cls, kwargs: Mapping[str, Any]) -> GeneratorConfig:
         """Translate the ``_init_kwargs`` of an official Generator.

@@ -1,0 +1,89 @@
+"""The command line, end to end in a subprocess: success prints frames/s, every failure is one line."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from tests.conftest import ROOT
+
+
+def launch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, "no error message"
+    for word in words:
+        assert word in lines[-1], lines[-1]
+
+
+def test_help_documents_every_option_with_defaults():
+    result = launch("--help")
+    assert result.returncode == 0
+    for option in ("--model", "--seeds", "--latents", "--psi", "--render", "--fps", "--size", "--precision",
+                   "--interpolation", "--mix-seed", "--noise-mode", "--convert"):
+        assert option in result.stdout
+    assert "default: 30.0" in result.stdout
+
+
+def test_render_default_model(tmp_path):
+    out = tmp_path / "demo.mp4"
+    result = launch("--render", str(out), "--seeds", "0-2", "--frames", "12", "--fps", "12", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "frames/s" in result.stderr
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (256, 256)
+
+
+def test_render_and_convert_an_official_pickle(tmp_path, tiny_pkl):
+    converted = tmp_path / "tiny.safetensors"
+    result = launch("--model", str(tiny_pkl), "--convert", str(converted))
+    assert result.returncode == 0 and converted.is_file(), result.stderr
+    result = launch("--model", str(converted), "--render", str(tmp_path / "f" / "%04d.png"), "--frames", "3",
+                    "--quiet", "--size", "64x48", "--fit", "fit")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "f")) == ["0000.png", "0001.png", "0002.png"]
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["--seeds", "x"], 2, ["--seeds"]),
+    (["--size", "12"], 2, ["--size"]),
+    (["--fps", "-3"], 2, ["--fps"]),
+    (["--precision", "fp8"], 2, ["--precision"]),
+    ([], 1, ["nothing to do"]),
+    (["--render", "out.avi"], 1, ["out.avi", "unknown output type"]),
+    (["--render", "/proc/nope/x.mp4"], 1, ["x.mp4"]),
+    (["--model", "missing.pkl", "--render", "x.mp4"], 1, ["missing.pkl", "cannot read"]),
+    (["--latents", "missing.npz", "--render", "x.mp4"], 1, ["missing.npz"]),
+    (["--class", "3", "--render", "x.mp4"], 1, ["unconditional"]),
+    (["--device", "cuda:0", "--render", "x.mp4"], 1, ["CUDA"]),
+    (["--mix-seed", "1", "--mix-layers", "20", "--render", "x.mp4"], 1, ["style mix"]),
+])
+def test_bad_arguments_end_with_one_clear_line(tmp_path, args, code, words):
+    result = launch(*[a if a != "x.mp4" else str(tmp_path / "x.mp4") for a in args])
+    assert_one_line_error(result, code, *words)
+
+
+def test_hostile_model_is_refused_without_running(tmp_path):
+    sentinel = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {sentinel}",))
+
+    model = tmp_path / "evil.pkl"
+    model.write_bytes(pickle.dumps({"G_ema": Evil()}))
+    result = launch("--model", str(model), "--render", str(tmp_path / "x.mp4"))
+    assert_one_line_error(result, 1, "evil.pkl", "refused")
+    assert not sentinel.exists()
