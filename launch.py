@@ -32,13 +32,11 @@ def parse_seeds(text: str) -> list[int]:
         if not part:
             continue
         try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
-                                                                               part[1:].split("-", 1)[1])
-                a, b = int(lo), int(hi)
-                if b < a:
+            if "-" in part:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
                     raise ValueError
-                seeds.extend(range(a, b + 1))
+                seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
         except ValueError:

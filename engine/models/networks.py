@@ -12,11 +12,13 @@ official pickle loads one to one, and outputs match the official code to roundin
 What is different from the official code, and why:
 
 * **No custom CUDA ops.** Up-sampling and activations are plain PyTorch (``ops.py``): nothing to compile.
-* **Modulation without per-sample weights.** StyleGAN2 multiplies the conv weight by each sample's styles
-  and renormalises it. Equivalently (linearity of convolution) we scale the *activations* by the styles, run
-  the conv with the fixed weight, and scale by the demodulation coefficients; those coefficients come from
-  ``styles² @ Σ_k weight²``, a small matmul against a sum precomputed once. The fixed weight is converted to
-  the compute dtype and memory format once and cached, so a frame does no weight work at all.
+* **Two exact formulations of modulation, chosen per layer.** StyleGAN2 scales the conv weight by each
+  sample's styles and renormalises it (demodulation). Either we do exactly that (one modulated weight per
+  sample, built directly in channels_last order, one grouped conv), or — by linearity — we scale the
+  *activations* by the styles, convolve with the fixed weight (cast and cached once), and scale the result.
+  Each layer takes whichever touches less memory: low resolutions have big weights and small activations,
+  high resolutions the opposite. Demodulation coefficients come from ``styles² @ Σ_k weight²`` with the sum
+  precomputed, so no per-frame pass over the weight is needed for them. Bias and gain ride in the conv.
 * **Precision is a run-time choice** (:meth:`Generator.set_precision`): ``fp32`` everywhere; ``fp16`` (CUDA)
   or ``bf16`` (CPUs with native bf16) in the blocks the official config marks for fp16, in channels_last,
   with the official fp16 overflow guards. Outputs are always float32.
@@ -378,7 +380,6 @@ class SynthesisBlock(nn.Module):
         out_channels = cfg.channels(resolution)
         self.architecture = cfg.architecture
         self.is_last = resolution == cfg.img_resolution
-        self.use_fp16 = resolution >= cfg.fp16_resolution and cfg.num_fp16_res > 0
         taps = ops.make_fir_taps(cfg.resample_filter)
         self.register_buffer("resample_filter", ops.fir_filter_2d(taps))
         self._fir = _FirCache(taps, gain=4.0)
