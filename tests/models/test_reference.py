@@ -101,3 +101,22 @@ def test_bf16_fast_path_stays_close(G, tiny_reference):
 def test_fp16_is_refused_on_the_cpu(G):
     with pytest.raises(ValueError, match="CUDA"):
         G.set_precision("fp16")
+
+
+@pytest.mark.parametrize("modulation", ["weights", "activations"])
+def test_fp16_arithmetic_of_the_cuda_path(G, tiny_reference, modulation):
+    """The CUDA path's fp16 blocks (with the official overflow guards), run here on the CPU.
+
+    ``set_precision`` refuses fp16 on a CPU (slow on most), so the test sets the synthesis precision directly:
+    the arithmetic is the same one CUDA runs, and without GPUs in CI this is where it stays covered.
+    """
+    ws = torch.from_numpy(tiny_reference["ws_psi050"])
+    reference = torch.from_numpy(tiny_reference["img_psi050"])
+    G.set_modulation(modulation)
+    G.synthesis.precision, G.synthesis.reduced_resolution = "fp16", G.config.fp16_resolution
+    try:
+        batch, single = G.synthesis(ws), G.synthesis(ws[:1])
+    finally:
+        G.set_modulation("auto").set_precision("fp32")
+    assert batch.dtype == torch.float32
+    assert psnr(batch, reference) >= 45.0 and psnr(single, reference[:1]) >= 45.0
