@@ -32,6 +32,7 @@ What is different from the official code, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal
 
@@ -500,8 +501,8 @@ class Generator(nn.Module):
             raise ValueError("fp16 needs a CUDA device; on the CPU use 'fp32' or 'bf16'")
         cfg = self.config
         if reduced_from is None:
-            four = GeneratorConfig(**{**cfg.to_dict(), "resample_filter": cfg.resample_filter, "num_fp16_res": 4})
-            reduced_from = cfg.fp16_resolution if cfg.num_fp16_res > 0 else four.fp16_resolution
+            policy = cfg if cfg.num_fp16_res > 0 else dataclasses.replace(cfg, num_fp16_res=4)
+            reduced_from = policy.fp16_resolution
         self.synthesis.precision = precision
         self.synthesis.reduced_resolution = reduced_from
         return self
