@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Latent Stage command line: render a latent walk of a StyleGAN2 model (or the embedded default) offline.
+"""Latent Stage command line: play a latent walk live, or render it offline.
 
-    python launch.py --render out/walk.mp4                          # the default model, seeds 0-7, one loop
+    python launch.py                                                # live, in a window, on the default model
+    python launch.py --fullscreen --screen 1                        # fullscreen on the second screen
+    python launch.py --output screen=0,region=0:0:0.5:1 --output screen=1,region=0.5:0:0.5:1   # two projectors
+    python launch.py --headless --duration 60                       # the same loop offscreen (servers, tests)
+    python launch.py --render out/walk.mp4                          # offline: the default model, seeds 0-7
     python launch.py --model ffhq.pkl --seeds 10,20,30 --psi 0.6 --render ffhq.mp4 --size 1280x720
     python launch.py --model ffhq.pkl --latents projected_w.npz --seeds 5 --render frames/%05d.png
     python launch.py --model ffhq.pkl --convert ffhq.safetensors    # convert once to a code-free format
@@ -65,6 +69,38 @@ def parse_layers(text: str) -> tuple[int, int | None]:
         raise argparse.ArgumentTypeError(f"expected layers like '4' or '4:8', got {text!r}") from None
 
 
+def parse_output(text: str) -> dict[str, object]:
+    """'screen=1,size=1920x1080,region=0.5:0:0.5:1,fit=fill,chain=colour_grade+vignette,fullscreen'."""
+    spec: dict[str, object] = {}
+    for item in text.split(","):
+        key, _, value = item.strip().partition("=")
+        try:
+            if key == "screen":
+                spec["screen"] = int(value)
+            elif key == "size":
+                spec["size"] = parse_size(value)
+            elif key == "region":
+                region = tuple(float(v) for v in value.split(":"))
+                if len(region) != 4:
+                    raise ValueError
+                spec["region"] = region
+            elif key == "fit":
+                if value not in ("fit", "fill", "stretch"):
+                    raise ValueError
+                spec["fit"] = value
+            elif key == "chain":
+                spec["chain"] = tuple(v for v in value.split("+") if v)
+            elif key == "fullscreen" and value in ("", "1", "yes", "true"):
+                spec["fullscreen"] = True
+            else:
+                raise ValueError
+        except (ValueError, argparse.ArgumentTypeError):
+            raise argparse.ArgumentTypeError(
+                f"bad output item {item!r}; expected screen=N, size=WxH, region=x:y:w:h, fit=fit|fill|stretch, "
+                "chain=a+b, fullscreen") from None
+    return spec
+
+
 def _positive(kind: type) -> object:
     def parse(text: str) -> object:
         try:
@@ -120,16 +156,31 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--noise-mode", choices=NOISE_MODES, default="const",
                       help="per-pixel noise: const (stable), random (seeded per frame), none")
 
+    live = p.add_argument_group("live (the default when --render is not given)")
+    live.add_argument("--fullscreen", action="store_true", help="fullscreen window (F toggles, Esc quits)")
+    live.add_argument("--screen", type=int, default=0, help="screen for the window (see --list-screens)")
+    live.add_argument("--list-screens", action="store_true", help="print the screens and exit")
+    live.add_argument("--output", dest="outputs", type=parse_output, action="append", default=[], metavar="SPEC",
+                      help="one output per projector: screen=N,size=WxH,region=x:y:w:h,fit=...,chain=a+b,"
+                           "fullscreen (repeat for several; region is the part of the canvas, 0..1, y up)")
+    live.add_argument("--headless", action="store_true", help="render offscreen (EGL) instead of in a window")
+    live.add_argument("--hud", action="store_true", help="start with the operator HUD shown (H toggles)")
+    live.add_argument("--max-fps", type=_positive(float), default=60.0, help="display frame-rate cap")
+    live.add_argument("--chain", default="feedback+kaleidoscope+colour_grade+vignette+crossfade",
+                      help="effect chain from shaders/, in order (effects at their defaults cost nothing)")
+    live.add_argument("--shaders", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "shaders"),
+                      help="folder of the GLSL effects (hot-reloaded)")
+
     out = p.add_argument_group("output")
     out.add_argument("--render", metavar="OUT",
                      help="render offline to OUT: a .mp4/.mov/.mkv (H.264) or a PNG pattern like frames/%%05d.png")
     out.add_argument("--fps", type=_positive(float), default=30.0, help="frames per second")
     length = out.add_mutually_exclusive_group()
     length.add_argument("--duration", type=_positive(float), default=None, metavar="S",
-                        help="seconds to render (default: one pass of the walk)")
+                        help="seconds to render (default: one pass of the walk); live: run this long, then quit")
     length.add_argument("--frames", type=_positive(int), default=None, help="exact number of frames")
     out.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                     help="output size (default: the model's resolution)")
+                     help="output size (default: the model's resolution; live: 1280x720)")
     out.add_argument("--fit", choices=("fill", "fit", "stretch"), default="fill",
                      help="how the square model image meets another aspect ratio: crop, letterbox or stretch")
     out.add_argument("--crf", type=int, default=18, help="x264 quality, 0-51 (lower = better)")
@@ -147,9 +198,20 @@ def run(args: argparse.Namespace) -> int:
     from engine.render import RenderSettings, output_size, render_walk
     from engine.video import OutputError, open_sink
 
-    if args.render is None and args.convert is None:
-        raise CliError("nothing to do: give --render OUT.mp4 to render a walk offline, or --convert "
-                       "OUT.safetensors (see --help)")
+    if args.list_screens:
+        from engine.outputs import DisplayError, list_screens
+        try:
+            print("\n".join(list_screens()))
+        except DisplayError as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    live = args.render is None and args.convert is None
+    if live and not args.headless:
+        from engine.outputs import DisplayError, _import_pyglet
+        try:
+            _import_pyglet()  # fail in one line before loading anything when there is no display
+        except DisplayError as exc:
+            raise CliError(str(exc)) from None
     if args.threads:
         torch.set_num_threads(args.threads)
     if not 0 <= args.crf <= 51:
@@ -188,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
     except (LatentFileError, ValueError) as exc:
         raise CliError(str(exc)) from None
 
+    if live:
+        return run_live(args, G, walker)
     render = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
                             fit=args.fit, crf=args.crf)
     total = render.frame_count(settings.duration)
@@ -209,6 +273,53 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(f"rendered {stats.frames} frames to {args.render} in {stats.seconds:.1f} s: "
           f"{stats.frames_per_second:.1f} frames/s ({G.device.type}, {G.precision})", file=sys.stderr)
+    return 0
+
+
+def run_live(args: argparse.Namespace, G, walker) -> int:  # type: ignore[no-untyped-def]
+    """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
+    from engine.generate import FrameSynthesizer
+    from engine.live import LiveEngine
+    from engine.outputs import DisplayError, HeadlessOutput, OutputSpec, WindowOutput, shared_egl_context
+    from engine.params import ParamStore
+    from engine.worker import GeneratorWorker
+
+    chain = tuple(v for v in args.chain.split("+") if v)
+    base = dict(size=args.size or (1280, 720), screen=args.screen, fullscreen=args.fullscreen, chain=chain)
+    try:
+        specs = [OutputSpec(**{**base, **extra}) for extra in (args.outputs or [{}])]  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise CliError(f"bad output: {exc}") from None
+    params = ParamStore()
+    engine: LiveEngine | None = None
+    outputs = []
+    try:
+        if args.headless:
+            ctx = shared_egl_context()
+            outputs = [HeadlessOutput(ctx, args.shaders, params, spec) for spec in specs]
+        else:
+            keys: list = []
+            outputs = [WindowOutput(args.shaders, params, spec, on_key=lambda k: keys[0](k) if keys else None)
+                       for spec in specs]
+        engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=args.max_fps)
+        if not args.headless:
+            keys.append(engine.handle_key)
+        engine.show_hud = args.hud
+        stats = engine.run(duration=args.duration)
+    except DisplayError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("moderngl") or "GL" in type(exc).__name__:
+            raise CliError(f"OpenGL failed: {exc}") from None
+        raise
+    finally:
+        if engine is not None:
+            engine.close()
+        else:
+            for output in outputs:
+                output.close()
+    print(f"live: {stats.display_frames} display frames; last second {stats.display_fps:.1f} display fps, "
+          f"{stats.generator_fps:.1f} generator fps", file=sys.stderr)
     return 0
 
 

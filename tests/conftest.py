@@ -36,3 +36,45 @@ def tiny_reference() -> dict:
 def default_generator():
     from engine.models import load_generator
     return load_generator("default", device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def egl_ctx():
+    """One offscreen EGL context for the session (Mesa llvmpipe in CI)."""
+    import moderngl
+    ctx = moderngl.create_standalone_context(require=330, backend="egl")
+    yield ctx
+    ctx.release()
+
+
+@pytest.fixture()
+def gl(egl_ctx):
+    """The session context, checked for GL errors before and after each test."""
+    assert egl_ctx.error == "GL_NO_ERROR"
+    yield egl_ctx
+    assert egl_ctx.error == "GL_NO_ERROR"
+
+
+@pytest.fixture(scope="session")
+def xvfb_display():
+    """A real X display for window tests: an Xvfb server started here (DISPLAY set while it runs)."""
+    import shutil
+    import subprocess
+    server = shutil.which("Xvfb")
+    assert server, "Xvfb is not installed (apt-get install xvfb); window tests must run, not skip"
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen([server, "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    assert number, "Xvfb did not start"
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{number}"
+    yield os.environ["DISPLAY"]
+    proc.terminate()
+    proc.wait(10)
+    if previous is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = previous

@@ -166,7 +166,8 @@ class LatentWalker:
         cutoff = self.settings.truncation_cutoff if truncation_cutoff is None else truncation_cutoff
         return self.G.mapping.truncate(ws, psi, cutoff)
 
-    def frame_at(self, t: float) -> WalkFrame:
+    def frame_at(self, t: float, truncation_psi: float | None = None) -> WalkFrame:
+        """Everything the generator needs for time t (ψ overridable, e.g. by a live parameter)."""
         s = self.settings
         noise_seed = (s.noise_seed * 1_000_003 + int(round(t * 1_000_000))) % (2 ** 63)
-        return WalkFrame(t=t, ws=self.ws_at(t), noise_mode=s.noise_mode, noise_seed=noise_seed)
+        return WalkFrame(t=t, ws=self.ws_at(t, truncation_psi), noise_mode=s.noise_mode, noise_seed=noise_seed)

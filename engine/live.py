@@ -1,0 +1,164 @@
+"""The live loop: clock → walker → generator worker → compositor → outputs, once per display frame.
+
+    engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), outputs, params)
+    engine.run()                      # until quit (Esc / Q / window closed / duration)
+
+One display frame (:meth:`LiveEngine.frame`) reads the clock once and the parameters once, advances the walk
+by ``walk.speed``, posts a request to the generator worker (which only ever makes the newest one), and asks
+every output to composite the two latest generated frames. It never waits for the generator: the display
+keeps its rate and the compositor blends. Shader files are checked for changes twice a second. Pacing comes
+from the windows' vsync where there is one, and from a frame-rate cap otherwise (offscreen, Xvfb).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.clock import Clock, WallClock
+from engine.hud import hud_image
+from engine.latent.walker import LatentWalker
+from engine.outputs import Output, WindowOutput
+from engine.params import ParamSpec, ParamStore
+from engine.worker import GeneratorWorker
+
+log = logging.getLogger(__name__)
+
+ENGINE_PARAMS = (
+    ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
+    ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
+)
+
+
+@dataclasses.dataclass
+class LoopStats:
+    """Rolling measurements for the HUD and benchmarks."""
+
+    display_frames: int = 0
+    display_fps: float = 0.0
+    generator_fps: float = 0.0
+    latency_ms: float = 0.0
+    _window_start: float = 0.0
+    _window_display: int = 0
+    _window_generated: int = 0
+
+
+class LiveEngine:
+    """Owns the loop; the parts (walker, worker, outputs, params, clock) are built by the caller."""
+
+    def __init__(self, walker: LatentWalker, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
+                 clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5) -> None:
+        self.walker, self.worker, self.outputs, self.params = walker, worker, list(outputs), params
+        self.clock = clock or WallClock()
+        self.max_fps = max_fps
+        self.shader_poll_seconds = shader_poll_seconds
+        for spec in ENGINE_PARAMS:
+            params.declare(spec)
+        self.params.set("gen.psi", walker.settings.truncation_psi)
+        self.walk_time = 0.0
+        self.show_hud = False
+        self.running = False
+        self.stats = LoopStats()
+        self.messages: list[str] = []
+        self._last_now: float | None = None
+        self._last_poll = 0.0
+        self._hud: np.ndarray | None = None
+        self._hud_time = -1.0
+
+    def handle_key(self, action: str) -> None:
+        if action == "quit":
+            self.running = False
+        elif action == "hud":
+            self.show_hud = not self.show_hud
+
+    def frame(self) -> None:
+        """One display frame. Never raises: failures are logged and the loop goes on."""
+        now = self.clock.now()
+        values = self.params.snapshot()
+        if self._last_now is not None:
+            self.walk_time += (now - self._last_now) * values["walk.speed"]
+        self._last_now = now
+        try:
+            self.worker.request(self.walker.frame_at(self.walk_time, truncation_psi=values["gen.psi"]))
+        except Exception as exc:  # a bad parameter or walk must not stop the display
+            self._note(f"walk: {type(exc).__name__}: {exc}")
+        frames = self.worker.frames.snapshot()
+        overlay = self._overlay(now) if self.show_hud else None
+        for output in self.outputs:
+            output.draw(now, frames, values, overlay)
+        if now - self._last_poll >= self.shader_poll_seconds:
+            self._last_poll = now
+            for output in self.outputs:
+                for message in output.poll_shaders():
+                    self._note(message)
+        self._measure(now)
+
+    def run(self, duration: float | None = None, max_frames: int | None = None) -> LoopStats:
+        """The main loop: events, one frame, present, pace. Returns the final statistics."""
+        self.running = True
+        if not self.worker.alive:
+            self.worker.start()
+        start = time.perf_counter()
+        try:
+            while self.running:
+                tick = time.perf_counter()
+                for output in self.outputs:
+                    if isinstance(output, WindowOutput):
+                        output.dispatch_events()
+                if not self.running:
+                    break
+                self.frame()
+                for output in self.outputs:
+                    output.present()
+                if max_frames is not None and self.stats.display_frames >= max_frames:
+                    break
+                if duration is not None and time.perf_counter() - start >= duration:
+                    break
+                spare = 1.0 / self.max_fps - (time.perf_counter() - tick)
+                if spare > 0:
+                    time.sleep(spare)
+        finally:
+            self.running = False
+            self.worker.stop()
+        return self.stats
+
+    def close(self) -> None:
+        self.worker.stop()
+        for output in self.outputs:
+            output.close()
+
+    # ------------------------------------------------------------------------------------------ reporting
+    def _note(self, message: str) -> None:
+        log.warning("%s", message)
+        self.messages = (self.messages + [message])[-3:]
+
+    def _measure(self, now: float) -> None:
+        s = self.stats
+        s.display_frames += 1
+        elapsed = now - s._window_start
+        if elapsed >= 1.0:
+            s.display_fps = (s.display_frames - s._window_display) / elapsed
+            s.generator_fps = (self.worker.status.frames - s._window_generated) / elapsed
+            s._window_start, s._window_display, s._window_generated = now, s.display_frames, self.worker.status.frames
+        latest = self.worker.frames.latest()
+        if latest is not None:
+            s.latency_ms = latest.latency * 1000
+
+    def _overlay(self, now: float) -> np.ndarray:
+        if self._hud is None or now - self._hud_time >= 0.25:
+            s, status = self.stats, self.worker.status
+            lines = [f"display {s.display_fps:5.1f} fps   generator {s.generator_fps:5.1f} fps",
+                     f"latency {s.latency_ms:5.0f} ms   walk t {self.walk_time:7.2f} s",
+                     f"{self.walker.G.img_resolution}px {self.walker.G.device.type} {self.walker.G.precision}"
+                     f"   errors {status.errors}"]
+            if status.last_error:
+                lines.append("! generator: " + status.last_error[:70])
+            for output in self.outputs:
+                lines.extend("! " + m[:80] for m in output.compositor.errors.values())
+            lines.extend("! " + m[:80] for m in self.messages)
+            self._hud, self._hud_time = hud_image(lines), now
+        return self._hud

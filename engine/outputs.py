@@ -1,0 +1,204 @@
+"""Outputs: where composited frames go — pyglet windows (one per projector) or offscreen framebuffers.
+
+Each output has its own GL framebuffer that the compositor draws into (reading back from our own framebuffer
+is reliable everywhere, unlike the window's), its own :class:`~engine.compositor.Compositor` (region of the
+canvas, fit mode, effect chain) and, for windows, a blit to the screen and a buffer flip paced by vsync where
+the display has it.
+
+    >>> out = HeadlessOutput(shared_egl_context(), "shaders", params, OutputSpec(size=(1280, 720)))  # doctest: +SKIP
+    >>> out.draw(now, frames, params.snapshot()); out.read().shape                                  # doctest: +SKIP
+    (720, 1280, 3)
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+
+import moderngl
+import numpy as np
+
+from engine.compositor import DEFAULT_CHAIN, Compositor, Layout, unbind_framebuffers
+from engine.params import ParamStore
+from engine.shaders import ShaderLibrary
+from engine.worker import GeneratedFrame
+
+log = logging.getLogger(__name__)
+
+
+class DisplayError(Exception):
+    """No display to open a window on (or the window system refused); the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """One output of an installation."""
+
+    size: tuple[int, int] = (1280, 720)                           # pixels (a window's initial size)
+    screen: int = 0                                               # which screen a window opens on
+    fullscreen: bool = False
+    region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # part of the canvas: x, y, w, h (y up)
+    fit: str = "fit"                                              # fit / fill / stretch
+    chain: tuple[str, ...] = DEFAULT_CHAIN                         # effect files from shaders/, in order
+
+    def canvas_size(self) -> tuple[int, int]:
+        """The whole canvas this output is a region of, in this output's pixel scale."""
+        return (round(self.size[0] / self.region[2]), round(self.size[1] / self.region[3]))
+
+
+class Output(abc.ABC):
+    """Something that shows frames."""
+
+    spec: OutputSpec
+    ctx: moderngl.Context
+    compositor: Compositor
+    target: moderngl.Framebuffer
+
+    def _setup(self, shader_dir: str, params: ParamStore, size: tuple[int, int]) -> None:
+        self.shaders = ShaderLibrary(self.ctx, shader_dir, params)
+        self._build(size)
+
+    def _build(self, size: tuple[int, int]) -> None:
+        layout = Layout(canvas_size=self.spec.canvas_size(), region=self.spec.region, fit=self.spec.fit)
+        self._texture = self.ctx.texture(size, 4)
+        self.target = self.ctx.framebuffer(color_attachments=[self._texture])
+        self.compositor = Compositor(self.ctx, self.shaders, size, layout, self.spec.chain)
+
+    def resize(self, size: tuple[int, int]) -> None:
+        if size == self.compositor.output_size or min(size) < 1:
+            return
+        self.compositor.release()
+        unbind_framebuffers(self.ctx)
+        self.target.release()
+        self._texture.release()
+        self._build(size)
+
+    def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
+             overlay: np.ndarray | None = None) -> None:
+        """Composite one display frame into this output's framebuffer."""
+        self.compositor.render(now, frames, params, self.target, overlay)
+
+    def read(self) -> np.ndarray:
+        """The last composited frame as [H, W, 3] uint8, top row first."""
+        w, h = self.compositor.output_size
+        data = self.target.read(components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def poll_shaders(self) -> list[str]:
+        return [str(e) for e in self.shaders.poll()]
+
+    def present(self) -> None:
+        """Show the frame (windows: blit and flip). Offscreen outputs have nothing to do."""
+
+    def close(self) -> None:
+        self.compositor.release()
+        unbind_framebuffers(self.ctx)
+        self.target.release()
+        self._texture.release()
+
+
+def shared_egl_context() -> moderngl.Context:
+    """An offscreen OpenGL 3.3+ context through EGL (works without X, e.g. Mesa llvmpipe on servers)."""
+    return moderngl.create_standalone_context(require=330, backend="egl")
+
+
+class HeadlessOutput(Output):
+    """An output that renders offscreen: for servers, tests and benchmarks."""
+
+    def __init__(self, ctx: moderngl.Context, shader_dir: str, params: ParamStore, spec: OutputSpec) -> None:
+        self.spec, self.ctx = spec, ctx
+        self._setup(shader_dir, params, spec.size)
+
+
+def list_screens() -> list[str]:
+    """One line per screen: index, size and position (raises DisplayError without a display)."""
+    pyglet = _import_pyglet()
+    try:
+        screens = pyglet.display.get_display().get_screens()
+    except Exception as exc:  # pyglet raises window-system specific errors
+        raise DisplayError(f"cannot query the screens ({exc})") from None
+    return [f"{i}: {s.width}x{s.height} at ({s.x}, {s.y})" for i, s in enumerate(screens)]
+
+
+def _import_pyglet():  # type: ignore[no-untyped-def]
+    if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("PYGLET_HEADLESS"):
+        raise DisplayError("no display found (DISPLAY is not set): use --headless to run without a window, "
+                           "or --render OUT.mp4 to render offline")
+    import pyglet
+    return pyglet
+
+
+class WindowOutput(Output):
+    """A pyglet window, windowed or fullscreen on a chosen screen, with the operator's keys.
+
+    Keys: F or F11 fullscreen on/off, H the HUD, Esc or Q quit (handled by the callbacks given).
+    """
+
+    def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
+                 on_key: Callable[[str], None] | None = None) -> None:
+        pyglet = _import_pyglet()
+        self.spec = spec
+        try:
+            display = pyglet.display.get_display()
+            screens = display.get_screens()
+            if not 0 <= spec.screen < len(screens):
+                raise DisplayError(f"screen {spec.screen} does not exist; there are {len(screens)} "
+                                   "(see --list-screens)")
+            screen = screens[spec.screen]
+            config = pyglet.gl.Config(double_buffer=True, red_size=8, green_size=8, blue_size=8, alpha_size=8,
+                                      depth_size=0, major_version=3, minor_version=3, forward_compatible=True)
+            self.window = pyglet.window.Window(
+                width=spec.size[0], height=spec.size[1], caption=title, resizable=True, vsync=True,
+                fullscreen=spec.fullscreen, screen=screen, config=config)
+        except DisplayError:
+            raise
+        except Exception as exc:  # pyglet's window-system errors have many types
+            raise DisplayError(f"cannot open a window ({type(exc).__name__}: {exc})") from None
+        self.window.switch_to()
+        self.ctx = moderngl.create_context()
+        self._setup(shader_dir, params, self.window.get_framebuffer_size())
+        self._on_key = on_key
+        self.closed = False
+        keys = pyglet.window.key
+        names = {keys.F: "fullscreen", keys.F11: "fullscreen", keys.H: "hud", keys.ESCAPE: "quit",
+                 keys.Q: "quit"}
+
+        @self.window.event
+        def on_key_press(symbol: int, modifiers: int) -> bool:
+            action = names.get(symbol)
+            if action == "fullscreen":
+                self.window.set_fullscreen(not self.window.fullscreen, screen=screen)
+            elif action is not None and self._on_key is not None:
+                self._on_key(action)
+            return True  # pyglet's default Esc handler would close the window behind our back
+
+        @self.window.event
+        def on_close() -> None:
+            self.closed = True
+            if self._on_key is not None:
+                self._on_key("quit")
+
+    def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
+             overlay: np.ndarray | None = None) -> None:
+        self.window.switch_to()
+        self.resize(self.window.get_framebuffer_size())
+        super().draw(now, frames, params, overlay)
+
+    def present(self) -> None:
+        self.window.switch_to()
+        self.ctx.copy_framebuffer(self.ctx.screen, self.target)
+        self.window.flip()
+
+    def dispatch_events(self) -> None:
+        self.window.dispatch_events()
+
+    def close(self) -> None:
+        if self.closed and not self.window.context:
+            return
+        self.window.switch_to()
+        super().close()
+        self.window.close()
+        self.closed = True
