@@ -44,6 +44,11 @@ class OutputSpec:
     fit: str = "fit"                                              # fit / fill / stretch
     chain: tuple[str, ...] = DEFAULT_CHAIN                         # effect files from shaders/, in order
 
+    def __post_init__(self) -> None:
+        if min(self.size) < 1:
+            raise ValueError(f"output size must be positive, got {self.size}")
+        Layout(canvas_size=self.size, region=self.region, fit=self.fit)  # validates region and fit
+
     def canvas_size(self) -> tuple[int, int]:
         """The whole canvas this output is a region of, in this output's pixel scale."""
         return (round(self.size[0] / self.region[2]), round(self.size[1] / self.region[3]))
@@ -150,9 +155,10 @@ class WindowOutput(Output):
             screen = screens[spec.screen]
             config = pyglet.gl.Config(double_buffer=True, red_size=8, green_size=8, blue_size=8, alpha_size=8,
                                       depth_size=0, major_version=3, minor_version=3, forward_compatible=True)
-            self.window = pyglet.window.Window(
-                width=spec.size[0], height=spec.size[1], caption=title, resizable=True, vsync=True,
-                fullscreen=spec.fullscreen, screen=screen, config=config)
+            # Fullscreen takes the screen's own size (a size here would ask the X server for a mode change).
+            size = {} if spec.fullscreen else {"width": spec.size[0], "height": spec.size[1]}
+            self.window = pyglet.window.Window(caption=title, resizable=True, vsync=True, fullscreen=spec.fullscreen,
+                                               screen=screen, config=config, **size)
         except DisplayError:
             raise
         except Exception as exc:  # pyglet's window-system errors have many types

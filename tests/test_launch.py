@@ -13,9 +13,9 @@ import pytest
 from tests.conftest import ROOT
 
 
-def launch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def launch(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, env=env)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
@@ -61,7 +61,8 @@ def test_render_and_convert_an_official_pickle(tmp_path, tiny_pkl):
     (["--size", "12"], 2, ["--size"]),
     (["--fps", "-3"], 2, ["--fps"]),
     (["--precision", "fp8"], 2, ["--precision"]),
-    ([], 1, ["nothing to do"]),
+    (["--output", "screen=x"], 2, ["--output"]),
+    (["--headless", "--output", "region=0.5:0:0.9:1"], 1, ["region"]),
     (["--render", "out.avi"], 1, ["out.avi", "unknown output type"]),
     (["--render", "/proc/nope/x.mp4"], 1, ["x.mp4"]),
     (["--model", "missing.pkl", "--render", "x.mp4"], 1, ["missing.pkl", "cannot read"]),
@@ -87,3 +88,20 @@ def test_hostile_model_is_refused_without_running(tmp_path):
     result = launch("--model", str(model), "--render", str(tmp_path / "x.mp4"))
     assert_one_line_error(result, 1, "evil.pkl", "refused")
     assert not sentinel.exists()
+
+
+def test_live_headless_runs_and_reports(tmp_path):
+    result = launch("--headless", "--duration", "2", "--hud", "--size", "320x180")
+    assert result.returncode == 0, result.stderr
+    assert "display fps" in result.stderr and "generator fps" in result.stderr
+
+
+def test_live_without_a_display_says_so_in_one_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYGLET_HEADLESS")}
+    result = launch(env=env)
+    assert_one_line_error(result, 1, "no display", "--headless", "--render")
+
+
+def test_list_screens_on_a_real_display(xvfb_display):
+    result = launch("--list-screens", env={**os.environ, "DISPLAY": xvfb_display})
+    assert result.returncode == 0 and "0: 1920x1080" in result.stdout, result.stderr
