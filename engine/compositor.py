@@ -199,12 +199,7 @@ class Compositor:
             for spec in effect.params:
                 _set(prog, spec.key.split(".", 1)[1], params.get(spec.key, spec.default))
             effect.vao.render(moderngl.TRIANGLES, vertices=3)
-            if out in self._stage:
-                source = out
-            else:  # a history target: copy into the stage so the next effect reads a stage texture
-                dest = self._stage[1] if source is self._stage[0] else self._stage[0]
-                self.ctx.copy_framebuffer(dest.fbo, out.fbo)
-                source = dest
+            source = out  # a stage texture, or this effect's history texture (which stays as drawn)
         return source
 
     def _present_pass(self, source: _Target, target: moderngl.Framebuffer, overlay: np.ndarray | None) -> None:
