@@ -298,12 +298,11 @@ def run_live(args: argparse.Namespace, G, walker) -> int:  # type: ignore[no-unt
             ctx = shared_egl_context()
             outputs = [HeadlessOutput(ctx, args.shaders, params, spec) for spec in specs]
         else:
-            keys: list = []
-            outputs = [WindowOutput(args.shaders, params, spec, on_key=lambda k: keys[0](k) if keys else None)
-                       for spec in specs]
+            outputs = [WindowOutput(args.shaders, params, spec) for spec in specs]
         engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=args.max_fps)
-        if not args.headless:
-            keys.append(engine.handle_key)
+        for output in outputs:
+            if isinstance(output, WindowOutput):
+                output.on_key = engine.handle_key
         engine.show_hud = args.hud
         stats = engine.run(duration=args.duration)
     except DisplayError as exc:

@@ -166,7 +166,7 @@ class WindowOutput(Output):
         self.window.switch_to()
         self.ctx = moderngl.create_context()
         self._setup(shader_dir, params, self.window.get_framebuffer_size())
-        self._on_key = on_key
+        self.on_key = on_key  # receives 'hud' and 'quit'; may be set after construction
         self.closed = False
         keys = pyglet.window.key
         names = {keys.F: "fullscreen", keys.F11: "fullscreen", keys.H: "hud", keys.ESCAPE: "quit",
@@ -177,15 +177,15 @@ class WindowOutput(Output):
             action = names.get(symbol)
             if action == "fullscreen":
                 self.window.set_fullscreen(not self.window.fullscreen, screen=screen)
-            elif action is not None and self._on_key is not None:
-                self._on_key(action)
+            elif action is not None and self.on_key is not None:
+                self.on_key(action)
             return True  # pyglet's default Esc handler would close the window behind our back
 
         @self.window.event
         def on_close() -> None:
             self.closed = True
-            if self._on_key is not None:
-                self._on_key("quit")
+            if self.on_key is not None:
+                self.on_key("quit")
 
     def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
              overlay: np.ndarray | None = None) -> None:
