@@ -6,6 +6,8 @@
     python launch.py --output screen=0,region=0:0:0.5:1 --output screen=1,region=0.5:0:0.5:1   # two projectors
     python launch.py --headless --duration 60                       # the same loop offscreen (servers, tests)
     python launch.py --render out/walk.mp4                          # offline: the default model, seeds 0-7
+    python launch.py shows/demo.yaml                                # run a show live (Space GO, P panic)
+    python launch.py shows/demo.yaml --render demo.mp4 --go-at 0,20 # render a show offline
     python launch.py --model ffhq.pkl --seeds 10,20,30 --psi 0.6 --render ffhq.mp4 --size 1280x720
     python launch.py --model ffhq.pkl --latents projected_w.npz --seeds 5 --render frames/%05d.png
     python launch.py --model ffhq.pkl --convert ffhq.safetensors    # convert once to a code-free format
@@ -16,6 +18,7 @@ Every failure ends with one line on stderr naming what was wrong, and exit statu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -69,6 +72,16 @@ def parse_layers(text: str) -> tuple[int, int | None]:
         raise argparse.ArgumentTypeError(f"expected layers like '4' or '4:8', got {text!r}") from None
 
 
+def parse_times(text: str) -> list[float]:
+    try:
+        times = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected times in seconds like 0,12.5,30, got {text!r}") from None
+    if any(t < 0 for t in times):
+        raise argparse.ArgumentTypeError(f"times cannot be negative, got {text!r}")
+    return times
+
+
 def parse_output(text: str) -> dict[str, object]:
     """'screen=1,size=1920x1080,region=0.5:0:0.5:1,fit=fill,chain=colour_grade+vignette,fullscreen'."""
     spec: dict[str, object] = {}
@@ -120,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="launch.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Latent Stage: walk the latent space of a StyleGAN2 generator and render it to video.")
+    p.add_argument("show", nargs="?", default=None, metavar="SHOW.yaml",
+                   help="a show file (cue list) to run live or, with --render, offline; its model, outputs and "
+                        "walk replace the corresponding options")
+    p.add_argument("--go-at", type=parse_times, default=None, metavar="T,T,…",
+                   help="with a show and --render: times in seconds of the manual GOs (default: one GO at 0)")
     model = p.add_argument_group("model")
     model.add_argument("--model", default="default", metavar="PATH",
                        help="'default' (the embedded model), an official StyleGAN2-ADA/StyleGAN3-repo .pkl "
@@ -212,6 +230,18 @@ def run(args: argparse.Namespace) -> int:
             _import_pyglet()  # fail in one line before loading anything when there is no display
         except DisplayError as exc:
             raise CliError(str(exc)) from None
+    show = None
+    if args.show is not None:
+        from engine.show import ShowLoadError, load_show
+        try:
+            show = load_show(args.show, shader_dir=args.shaders)
+        except ShowLoadError as exc:
+            for error in exc.errors[:-1]:
+                print(f"error: {error}", file=sys.stderr)
+            raise CliError(str(exc.errors[-1])) from None
+        args.model = show.model
+        if args.precision == "auto":
+            args.precision = show.precision
     if args.threads:
         torch.set_num_threads(args.threads)
     if not 0 <= args.crf <= 51:
@@ -251,12 +281,18 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
     if live:
-        return run_live(args, G, walker)
+        return run_live(args, G, walker, show)
     render = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
                             fit=args.fit, crf=args.crf)
-    total = render.frame_count(settings.duration)
+    if show is not None:
+        from engine.show.render import show_length
+        size = render.size or show.outputs[0].size
+        total = render.frame_count(show_length(show))
+    else:
+        size = output_size(walker, render)
+        total = render.frame_count(settings.duration)
     try:
-        sink = open_sink(args.render, render.fps, output_size(walker, render), render.crf)
+        sink = open_sink(args.render, render.fps, size, render.crf)
     except OutputError as exc:
         raise CliError(str(exc)) from None
     bar = None
@@ -264,8 +300,13 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
         bar = tqdm(total=total, unit="frame", desc=os.path.basename(args.render), file=sys.stderr)
     try:
-        stats = render_walk(walker, FrameSynthesizer(G), sink, render,
-                            progress=(lambda n: bar.update(1)) if bar is not None else None)
+        progress = (lambda n: bar.update(1)) if bar is not None else None
+        if show is not None:
+            from engine.show.render import render_show
+            stats = render_show(show, G, sink, dataclasses.replace(render, size=size), go_at=args.go_at,
+                                shader_dir=args.shaders, progress=progress)
+        else:
+            stats = render_walk(walker, FrameSynthesizer(G), sink, render, progress=progress)
     except OutputError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -276,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_live(args: argparse.Namespace, G, walker) -> int:  # type: ignore[no-untyped-def]
+def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ignore[no-untyped-def]
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
     from engine.live import LiveEngine
@@ -286,8 +327,13 @@ def run_live(args: argparse.Namespace, G, walker) -> int:  # type: ignore[no-unt
 
     chain = tuple(v for v in args.chain.split("+") if v)
     base = dict(size=args.size or (1280, 720), screen=args.screen, fullscreen=args.fullscreen, chain=chain)
+    extras = args.outputs or [{}]
+    if show is not None and not args.outputs:  # the show's outputs, unless the command line gives its own
+        base["chain"] = show.chain
+        extras = [{"size": args.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or args.fullscreen,
+                   "region": o.region, "fit": o.fit, "chain": o.chain or show.chain} for o in show.outputs]
     try:
-        specs = [OutputSpec(**{**base, **extra}) for extra in (args.outputs or [{}])]  # type: ignore[arg-type]
+        specs = [OutputSpec(**{**base, **extra}) for extra in extras]  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise CliError(f"bad output: {exc}") from None
     params = ParamStore()
@@ -299,7 +345,22 @@ def run_live(args: argparse.Namespace, G, walker) -> int:  # type: ignore[no-unt
             outputs = [HeadlessOutput(ctx, args.shaders, params, spec) for spec in specs]
         else:
             outputs = [WindowOutput(args.shaders, params, spec) for spec in specs]
-        engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=args.max_fps)
+        runner = watcher = None
+        source = walker
+        if show is not None:
+            from engine.live import ENGINE_PARAMS, ShowWatcher
+            from engine.show import ShowRunner, load_show
+            for spec in ENGINE_PARAMS:
+                params.declare(spec)
+            runner = ShowRunner(show, G, params)
+            watcher = ShowWatcher(show.path, lambda p: load_show(p, shader_dir=args.shaders), runner.apply)
+            source = runner
+        engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=args.max_fps,
+                            runner=runner, show_watcher=watcher)
+        if runner is not None:
+            runner.on_chain = engine.set_chain
+            if show.autostart:
+                engine.handle_key("go")
         for output in outputs:
             if isinstance(output, WindowOutput):
                 output.on_key = engine.handle_key

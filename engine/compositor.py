@@ -142,18 +142,21 @@ class Compositor:
 
     # ---------------------------------------------------------------------------------------------- render
     def render(self, now: float, frames: Sequence[GeneratedFrame], params: dict[str, float],
-               target: moderngl.Framebuffer, overlay: np.ndarray | None = None) -> None:
-        """Draw the picture for display time ``now`` into ``target``. Never raises."""
+               target: moderngl.Framebuffer, overlay: np.ndarray | None = None, blend: bool = True) -> None:
+        """Draw the picture for display time ``now`` into ``target``. Never raises.
+
+        ``blend=False`` shows the newest frame as it is (offline renders make one frame per output frame).
+        """
         try:
             self.submit(frames, now)
-            source = self._blend_pass(now)
+            source = self._blend_pass(now, blend)
             source = self._effect_passes(source, now, params)
             self._present_pass(source, target, overlay)
         except Exception as exc:  # a GL failure must not stop the show; it is reported and retried
             self.errors["render"] = f"{type(exc).__name__}: {exc}"
             log.exception("compositor frame failed")
 
-    def _blend_pass(self, now: float) -> _Target:
+    def _blend_pass(self, now: float, blend: bool = True) -> _Target:
         out = self._stage[0]
         out.fbo.use()
         if not self._frames:
@@ -161,7 +164,7 @@ class Compositor:
             return out
         prev, nxt = (self._frames[0], self._frames[-1])
         arrivals = (self._arrivals[0], self._arrivals[-1]) if len(self._frames) == 2 else None
-        self.last_weight = blend_weight(now, arrivals)
+        self.last_weight = blend_weight(now, arrivals) if blend else 1.0
         image_size = nxt.size
         canvas = self.layout.canvas_size
         prog = self.blend.program

@@ -3,6 +3,9 @@
     engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), outputs, params)
     engine.run()                      # until quit (Esc / Q / window closed / duration)
 
+With a show, the source is the show's cue runner, which the loop updates first in every frame (and the
+show file is re-read when it changes).
+
 One display frame (:meth:`LiveEngine.frame`) reads the clock once and the parameters once, advances the walk
 by ``walk.speed``, posts a request to the generator worker (which only ever makes the newest one), and asks
 every output to composite the two latest generated frames. It never waits for the generator: the display
@@ -19,9 +22,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import os
+from typing import Protocol
+
 from engine.clock import Clock, WallClock
 from engine.hud import hud_image
-from engine.latent.walker import LatentWalker
+from engine.latent.walker import LatentWalker, WalkFrame
+from engine.models.networks import Generator
 from engine.outputs import Output, WindowOutput
 from engine.params import ParamSpec, ParamStore
 from engine.worker import GeneratorWorker
@@ -32,6 +39,41 @@ ENGINE_PARAMS = (
     ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
     ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
 )
+
+
+class LatentSource(Protocol):
+    """Where the W of each frame comes from: a :class:`LatentWalker`, or a show's cue runner."""
+
+    G: Generator
+
+    def frame_at(self, t: float, truncation_psi: float | None = None) -> WalkFrame: ...
+
+
+class ShowWatcher:
+    """Re-reads a show file when it changes; an invalid file is reported and the running show goes on."""
+
+    def __init__(self, path: str, load, apply) -> None:  # type: ignore[no-untyped-def]
+        self.path, self._load, self._apply = path, load, apply
+        self._mtime = self._stat()
+
+    def _stat(self) -> float | None:
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return None
+
+    def poll(self) -> list[str]:
+        mtime = self._stat()
+        if mtime is None or mtime == self._mtime:
+            return []
+        self._mtime = mtime
+        try:
+            show = self._load(self.path)
+        except Exception as exc:  # ShowLoadError lists every problem; anything else is reported the same way
+            lines = str(exc).splitlines()
+            log.error("show file not reloaded, the running show continues:\n%s", str(exc))
+            return [f"show not reloaded ({len(lines)} errors): {lines[0]}"] if lines else ["show not reloaded"]
+        return [self._apply(show)]
 
 
 @dataclasses.dataclass
@@ -50,15 +92,19 @@ class LoopStats:
 class LiveEngine:
     """Owns the loop; the parts (walker, worker, outputs, params, clock) are built by the caller."""
 
-    def __init__(self, walker: LatentWalker, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
-                 clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5) -> None:
-        self.walker, self.worker, self.outputs, self.params = walker, worker, list(outputs), params
+    def __init__(self, source: LatentSource, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
+                 clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5,
+                 runner=None, show_watcher: ShowWatcher | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.source, self.worker, self.outputs, self.params = source, worker, list(outputs), params
+        self.runner = runner                    # a ShowRunner when a show is running (GO, panic, …)
+        self.show_watcher = show_watcher
         self.clock = clock or WallClock()
         self.max_fps = max_fps
         self.shader_poll_seconds = shader_poll_seconds
         for spec in ENGINE_PARAMS:
             params.declare(spec)
-        self.params.set("gen.psi", walker.settings.truncation_psi)
+        if isinstance(source, LatentWalker):
+            self.params.set("gen.psi", source.settings.truncation_psi)
         self.walk_time = 0.0
         self.show_hud = False
         self.running = False
@@ -70,21 +116,38 @@ class LiveEngine:
         self._hud_time = -1.0
 
     def handle_key(self, action: str) -> None:
+        """Operator actions: quit, hud; with a show also go, stop, panic, reset, up, down."""
         if action == "quit":
             self.running = False
         elif action == "hud":
             self.show_hud = not self.show_hud
+        elif self.runner is not None:
+            now = self.clock.now()
+            operations = {"go": lambda: self.runner.go(now), "stop": lambda: self.runner.stop(now),
+                          "panic": lambda: self.runner.panic(now), "reset": lambda: self.runner.reset(now),
+                          "up": lambda: self.runner.move_playhead(-1), "down": lambda: self.runner.move_playhead(1)}
+            if action in operations:
+                self._note(operations[action](), level=logging.INFO)
+
+    def set_chain(self, chain: tuple[str, ...]) -> None:
+        """Replace the effect chain on every output (a show's ``shaders`` action)."""
+        for output in self.outputs:
+            output.compositor.chain = list(chain)
 
     def frame(self) -> None:
         """One display frame. Never raises: failures are logged and the loop goes on."""
         now = self.clock.now()
+        self.params.advance(now)
         values = self.params.snapshot()
         if self._last_now is not None:
             self.walk_time += (now - self._last_now) * values["walk.speed"]
         self._last_now = now
         try:
-            self.worker.request(self.walker.frame_at(self.walk_time, truncation_psi=values["gen.psi"]))
-        except Exception as exc:  # a bad parameter or walk must not stop the display
+            if self.runner is not None:
+                self.runner.update(now, self.walk_time)
+                values = self.params.snapshot()  # fades changed parameters for this frame
+            self.worker.request(self.source.frame_at(self.walk_time, truncation_psi=values["gen.psi"]))
+        except Exception as exc:  # a bad parameter, cue or walk must not stop the display
             self._note(f"walk: {type(exc).__name__}: {exc}")
         frames = self.worker.frames.snapshot()
         overlay = self._overlay(now) if self.show_hud else None
@@ -94,6 +157,9 @@ class LiveEngine:
             self._last_poll = now
             for output in self.outputs:
                 for message in output.poll_shaders():
+                    self._note(message)
+            if self.show_watcher is not None:
+                for message in self.show_watcher.poll():
                     self._note(message)
         self._measure(now)
 
@@ -132,8 +198,8 @@ class LiveEngine:
             output.close()
 
     # ------------------------------------------------------------------------------------------ reporting
-    def _note(self, message: str) -> None:
-        log.warning("%s", message)
+    def _note(self, message: str, level: int = logging.WARNING) -> None:
+        log.log(level, "%s", message)
         self.messages = (self.messages + [message])[-3:]
 
     def _measure(self, now: float) -> None:
@@ -153,8 +219,12 @@ class LiveEngine:
             s, status = self.stats, self.worker.status
             lines = [f"display {s.display_fps:5.1f} fps   generator {s.generator_fps:5.1f} fps",
                      f"latency {s.latency_ms:5.0f} ms   walk t {self.walk_time:7.2f} s",
-                     f"{self.walker.G.img_resolution}px {self.walker.G.device.type} {self.walker.G.precision}"
+                     f"{self.source.G.img_resolution}px {self.source.G.device.type} {self.source.G.precision}"
                      f"   errors {status.errors}"]
+            if self.runner is not None:
+                standby = self.runner.standby
+                running = ", ".join(r.cue.id for r in self.runner.running) or "-"
+                lines.append(f"standby {standby.label if standby else '(end)'}   running {running}")
             if status.last_error:
                 lines.append("! generator: " + status.last_error[:70])
             for output in self.outputs:

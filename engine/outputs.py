@@ -82,9 +82,9 @@ class Output(abc.ABC):
         self._build(size)
 
     def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
-             overlay: np.ndarray | None = None) -> None:
+             overlay: np.ndarray | None = None, blend: bool = True) -> None:
         """Composite one display frame into this output's framebuffer."""
-        self.compositor.render(now, frames, params, self.target, overlay)
+        self.compositor.render(now, frames, params, self.target, overlay, blend)
 
     def read(self) -> np.ndarray:
         """The last composited frame as [H, W, 3] uint8, top row first."""
@@ -139,7 +139,8 @@ def _import_pyglet():  # type: ignore[no-untyped-def]
 class WindowOutput(Output):
     """A pyglet window, windowed or fullscreen on a chosen screen, with the operator's keys.
 
-    Keys: F or F11 fullscreen on/off, H the HUD, Esc or Q quit (handled by the callbacks given).
+    Keys: F or F11 fullscreen on/off, H the HUD, Esc or Q quit; with a show Space GO, S stop, P panic (twice:
+    cut), R reset, Up/Down move the playhead (all but fullscreen go to ``on_key``).
     """
 
     def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
@@ -170,7 +171,8 @@ class WindowOutput(Output):
         self.closed = False
         keys = pyglet.window.key
         names = {keys.F: "fullscreen", keys.F11: "fullscreen", keys.H: "hud", keys.ESCAPE: "quit",
-                 keys.Q: "quit"}
+                 keys.Q: "quit", keys.SPACE: "go", keys.S: "stop", keys.P: "panic", keys.R: "reset",
+                 keys.UP: "up", keys.DOWN: "down"}
 
         @self.window.event
         def on_key_press(symbol: int, modifiers: int) -> bool:
@@ -188,10 +190,10 @@ class WindowOutput(Output):
                 self.on_key("quit")
 
     def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
-             overlay: np.ndarray | None = None) -> None:
+             overlay: np.ndarray | None = None, blend: bool = True) -> None:
         self.window.switch_to()
         self.resize(self.window.get_framebuffer_size())
-        super().draw(now, frames, params, overlay)
+        super().draw(now, frames, params, overlay, blend)
 
     def present(self) -> None:
         self.window.switch_to()

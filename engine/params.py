@@ -1,9 +1,15 @@
 """Named engine parameters: ``group.name`` keys with a range and a default.
 
 This is the store the frame loop reads once per frame (shader uniforms, walk settings). Parameters are
-declared by whoever owns them — a shader file declares its uniforms, the walker its speed and ψ — and set by
-anyone (keyboard, OSC, MIDI, cues). A value outside the range is clamped; an unknown key or a non-number is a
-clear error. The same key is the OSC address ``/param/group/name``.
+declared by whoever owns them — a shader file declares its uniforms, the walker its speed and ψ, a show its
+own — and set by anyone (keyboard, OSC, MIDI, cues). A value outside the range is clamped; an unknown key or a
+non-number is a clear error. The same key is the OSC address ``/param/group/name``.
+
+A parameter may be **smoothed**: ``set`` then moves its target, and :meth:`ParamStore.advance` (once per frame,
+on the engine clock) glides the value towards it with that time constant — jittery sensors and stepped MIDI
+faders become smooth motion. Fades from cues set values directly (they are smooth already). A **curve** maps
+a normalised control (0..1, e.g. a MIDI fader) onto the range: ``linear``, ``square`` (fine control at the
+low end) or ``sqrt`` (at the high end).
 
     >>> store = ParamStore()
     >>> store.declare(ParamSpec("vignette.amount", default=0.0, minimum=0.0, maximum=1.0))
@@ -19,6 +25,7 @@ import re
 import threading
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+PARAM_CURVES: tuple[str, ...] = ("linear", "square", "sqrt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +35,8 @@ class ParamSpec:
     minimum: float
     maximum: float
     doc: str = ""
+    smoothing: float = 0.0      # seconds (time constant of the glide towards a new value); 0 = immediate
+    curve: str = "linear"       # how set_normalized maps 0..1 onto the range
 
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):
@@ -36,6 +45,10 @@ class ParamSpec:
             raise ValueError(f"{self.key}: range must be finite with min <= max, got {self.minimum}..{self.maximum}")
         if not self.minimum <= self.default <= self.maximum:
             raise ValueError(f"{self.key}: default {self.default} is outside {self.minimum}..{self.maximum}")
+        if not (self.smoothing >= 0 and math.isfinite(self.smoothing)):
+            raise ValueError(f"{self.key}: smoothing must be >= 0 seconds, got {self.smoothing}")
+        if self.curve not in PARAM_CURVES:
+            raise ValueError(f"{self.key}: curve must be one of {PARAM_CURVES}, got {self.curve!r}")
 
     def clamp(self, value: float) -> float:
         return min(max(value, self.minimum), self.maximum)
@@ -47,6 +60,8 @@ class ParamStore:
     def __init__(self) -> None:
         self._specs: dict[str, ParamSpec] = {}
         self._values: dict[str, float] = {}
+        self._targets: dict[str, float] = {}
+        self._last_advance: float | None = None
         self._lock = threading.Lock()
 
     def declare(self, spec: ParamSpec) -> None:
@@ -54,7 +69,9 @@ class ParamStore:
         with self._lock:
             old = self._specs.get(spec.key)
             self._specs[spec.key] = spec
-            self._values[spec.key] = spec.default if old is None else spec.clamp(self._values[spec.key])
+            value = spec.default if old is None else spec.clamp(self._values[spec.key])
+            self._values[spec.key] = value
+            self._targets[spec.key] = value if old is None else spec.clamp(self._targets[spec.key])
 
     def spec(self, key: str) -> ParamSpec:
         try:
@@ -62,14 +79,36 @@ class ParamStore:
         except KeyError:
             raise KeyError(f"unknown parameter {key!r}; known: {', '.join(sorted(self._specs)) or 'none'}") from None
 
-    def set(self, key: str, value: float) -> float:
-        """Set a value (clamped to the range); returns the value stored."""
+    def set(self, key: str, value: float, immediate: bool = False) -> float:
+        """Set a value (clamped to the range); returns the value stored. A smoothed parameter glides there
+        over the following frames unless ``immediate``."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{key}: expected a finite number, got {value!r}")
         with self._lock:
-            stored = self.spec(key).clamp(float(value))
-            self._values[key] = stored
+            spec = self.spec(key)
+            stored = spec.clamp(float(value))
+            self._targets[key] = stored
+            if immediate or spec.smoothing == 0:
+                self._values[key] = stored
             return stored
+
+    def set_normalized(self, key: str, position: float) -> float:
+        """Set from a 0..1 control (a fader), through the parameter's curve."""
+        spec = self.spec(key)
+        u = min(max(float(position), 0.0), 1.0)
+        shaped = u * u if spec.curve == "square" else math.sqrt(u) if spec.curve == "sqrt" else u
+        return self.set(key, spec.minimum + (spec.maximum - spec.minimum) * shaped)
+
+    def advance(self, now: float) -> None:
+        """Move smoothed parameters towards their targets (call once per frame with the engine time)."""
+        with self._lock:
+            dt = 0.0 if self._last_advance is None else max(now - self._last_advance, 0.0)
+            self._last_advance = now
+            for key, spec in self._specs.items():
+                if spec.smoothing > 0 and self._values[key] != self._targets[key]:
+                    alpha = 1.0 - math.exp(-dt / spec.smoothing)
+                    value = self._values[key] + (self._targets[key] - self._values[key]) * alpha
+                    self._values[key] = self._targets[key] if abs(value - self._targets[key]) < 1e-9 else value
 
     def get(self, key: str) -> float:
         with self._lock:
@@ -81,7 +120,7 @@ class ParamStore:
         with self._lock:
             for key, spec in self._specs.items():
                 if group is None or key.startswith(group + "."):
-                    self._values[key] = spec.default
+                    self._values[key] = self._targets[key] = spec.default
 
     def snapshot(self) -> dict[str, float]:
         with self._lock:

@@ -87,14 +87,11 @@ def output_size(walker: LatentWalker, settings: RenderSettings) -> tuple[int, in
     return settings.size or (res, res)
 
 
-def render_walk(walker: LatentWalker, synthesizer: FrameSynthesizer, output: str | FrameSink,
-                settings: RenderSettings, progress: Callable[[int], None] | None = None) -> RenderStats:
-    """Render ``walker`` to ``output`` (a path, or a sink from :func:`open_sink`, which this closes).
-
-    ``progress(n)`` is called after each frame with the number of frames done.
-    """
-    total = settings.frame_count(walker.settings.duration)
-    size = output_size(walker, settings)
+def render_frames(produce: Callable[[int, float], np.ndarray], total: int, output: str | FrameSink,
+                  size: tuple[int, int], settings: RenderSettings,
+                  progress: Callable[[int], None] | None = None) -> RenderStats:
+    """The render loop: ``produce(i, t)`` makes frame ``i`` (t = i / fps) on this thread, a writer thread
+    encodes. ``output`` is a path or a sink from :func:`open_sink` (which this closes)."""
     sink = open_sink(output, settings.fps, size, settings.crf) if isinstance(output, str) else output
     if sink.size != size:
         sink.close()
@@ -106,9 +103,9 @@ def render_walk(walker: LatentWalker, synthesizer: FrameSynthesizer, output: str
     try:
         for i in range(total):
             t0 = time.perf_counter()
-            rgb = synthesizer.render(walker.frame_at(i / settings.fps))
+            frame = produce(i, i / settings.fps)
             generating += time.perf_counter() - t0
-            writer.put(fit_frame(rgb, size, settings.fit))
+            writer.put(frame)
             if progress is not None:
                 progress(i + 1)
     finally:
@@ -118,3 +115,14 @@ def render_walk(walker: LatentWalker, synthesizer: FrameSynthesizer, output: str
     if writer.error is not None:
         raise writer.error
     return RenderStats(frames=total, seconds=time.perf_counter() - start, generate_seconds=generating)
+
+
+def render_walk(walker: LatentWalker, synthesizer: FrameSynthesizer, output: str | FrameSink,
+                settings: RenderSettings, progress: Callable[[int], None] | None = None) -> RenderStats:
+    """Render ``walker`` to ``output`` (a path, or a sink from :func:`open_sink`, which this closes).
+
+    ``progress(n)`` is called after each frame with the number of frames done.
+    """
+    size = output_size(walker, settings)
+    return render_frames(lambda i, t: fit_frame(synthesizer.render(walker.frame_at(t)), size, settings.fit),
+                         settings.frame_count(walker.settings.duration), output, size, settings, progress)

@@ -1,0 +1,321 @@
+"""The cue runner: a show operated like a theatre cue list, on the engine clock.
+
+    runner = ShowRunner(show, G, params)
+    runner.go(now)                 # start the standby cue (GO lockout guards against double presses)
+    runner.update(now, walk_time)  # once per frame: pre-waits, fades, walk transitions, continues, triggers
+    frame = runner.frame_at(walk_time, truncation_psi)   # the W to draw (the runner is the latent source)
+
+State lives here; the show itself is immutable data (:mod:`engine.show.model`). Every time comes from the
+caller's clock, so an offline render of a show is frame-exact and repeatable. Semantics:
+
+* **GO** starts the standby cue and moves the playhead to the next one. A GO within ``go_lockout`` seconds of
+  the previous one is ignored.
+* A cue waits its **pre-wait**, then starts all its actions at once. **auto-continue** starts the standby cue
+  ``post_wait`` seconds after that; **auto-follow** starts it when the cue's actions have all finished.
+* **Fades** start from the parameter's current value — also mid-fade — so nothing ever jumps.
+  **Walk actions** crossfade in W from whatever is on screen to the new walk over their transition time.
+* **Stop** ends all cues and freezes fades where they are. **Panic** stops everything and fades every
+  parameter to rest over ``panic_time``; a second panic during that fade cuts to rest at once.
+  **Reset** returns to the show's opening state with the playhead on the first cue.
+* **Wall-clock triggers** (``at: "18:30"``) start a cue once a day when the time of day passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import torch
+
+from engine.latent.interpolate import lerp
+from engine.latent.walker import LatentWalker, WalkFrame, WalkSettings
+from engine.models.networks import Generator
+from engine.params import ParamSpec, ParamStore
+from engine.show.curves import apply_curve
+from engine.show.model import Cue, FadeAction, GotoAction, ShadersAction, Show, WalkAction
+
+log = logging.getLogger(__name__)
+
+
+def seconds_since_midnight() -> float:
+    t = time.localtime()
+    return t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec + (time.time() % 1)
+
+
+class _Source:
+    """Untruncated ws as a function of walk time."""
+
+    def ws(self, walk_time: float, now: float) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _WalkSource(_Source):
+    def __init__(self, walker: LatentWalker, walk_start: float) -> None:
+        self.walker, self.walk_start = walker, walk_start
+
+    def ws(self, walk_time: float, now: float) -> torch.Tensor:
+        return self.walker.raw_ws_at(walk_time - self.walk_start)
+
+
+class _Transition(_Source):
+    """A crossfade in W from one source to another over engine time."""
+
+    def __init__(self, old: _Source, new: _Source, start: float, duration: float, curve: str) -> None:
+        self.old, self.new, self.start, self.duration, self.curve = old, new, start, duration, curve
+
+    def progress(self, now: float) -> float:
+        return 1.0 if self.duration <= 0 else apply_curve(self.curve, (now - self.start) / self.duration)
+
+    def ws(self, walk_time: float, now: float) -> torch.Tensor:
+        u = self.progress(now)
+        if u >= 1.0:
+            return self.new.ws(walk_time, now)
+        return lerp(self.old.ws(walk_time, now), self.new.ws(walk_time, now), u)
+
+
+@dataclasses.dataclass
+class _Fade:
+    param: str
+    start_value: float
+    to: float
+    start: float
+    duration: float
+    curve: str
+
+    def value(self, now: float) -> float:
+        if self.duration <= 0:
+            return self.to
+        return self.start_value + (self.to - self.start_value) * apply_curve(self.curve, (now - self.start) / self.duration)
+
+    def done(self, now: float) -> bool:
+        return now >= self.start + self.duration
+
+
+@dataclasses.dataclass
+class RunningCue:
+    cue: Cue
+    started: float                      # when GO (or a continue) started it
+    actions_at: float                   # when its actions start (after the pre-wait)
+    actions_started: bool = False
+    continued: bool = False
+
+    def ends_at(self) -> float:
+        return self.actions_at + max((a.duration for a in self.cue.actions), default=0.0)
+
+
+class ShowRunner:
+    """Runs one show for one generator; see the module docstring for the semantics."""
+
+    def __init__(self, show: Show, G: Generator, params: ParamStore,
+                 on_chain: Callable[[tuple[str, ...]], None] | None = None,
+                 time_of_day: Callable[[], float] = seconds_since_midnight) -> None:
+        self.G = G
+        self.params = params
+        self.on_chain = on_chain
+        self.time_of_day = time_of_day
+        self.show = show
+        self.running: list[RunningCue] = []
+        self.fades: dict[str, _Fade] = {}
+        self.messages: list[str] = []
+        self.playhead: int | None = 0 if show.cues else None
+        self._last_go = -math.inf
+        self._panic_until: float | None = None
+        self._now = 0.0
+        self._walk_time = 0.0
+        self._last_time_of_day: float | None = None
+        self._walkers: dict[WalkAction, LatentWalker] = {}
+        self._declare(show)
+        self._source: _Source = _WalkSource(self._walker(show.walk), 0.0)
+        self._apply_initial()
+
+    # ------------------------------------------------------------------------------------------ the picture
+    def frame_at(self, walk_time: float, truncation_psi: float | None = None) -> WalkFrame:
+        """The W for this frame: the current walk (or crossfade between walks), truncated."""
+        ws = self._source.ws(walk_time, self._now).unsqueeze(0)
+        psi = truncation_psi if truncation_psi is not None else self.params.get("gen.psi")
+        return WalkFrame(t=walk_time, ws=self.G.mapping.truncate(ws, psi), noise_mode="const", noise_seed=0)
+
+    # ---------------------------------------------------------------------------------------- operations
+    def go(self, now: float) -> str:
+        """Start the standby cue. Returns what happened (for the HUD and OSC replies)."""
+        if now - self._last_go < self.show.go_lockout:
+            return f"GO ignored: within the {self.show.go_lockout:g} s lockout"
+        self._last_go = now
+        if self.playhead is None:
+            return "GO: no cue on standby (end of the list)"
+        cue = self.show.cues[self.playhead]
+        self._start(self.playhead, now)
+        return f"GO {cue.label}"
+
+    def start_cue(self, cue_id: str, now: float) -> str:
+        """Start a cue by id (``/show/cue/{id}/start``), whatever is on standby."""
+        try:
+            index = self.show.cue_index(cue_id)
+        except KeyError:
+            return f"no cue with id {cue_id!r}"
+        self._start(index, now)
+        return f"started {self.show.cues[index].label}"
+
+    def stop(self, now: float) -> str:
+        self.running.clear()
+        for fade in list(self.fades.values()):
+            self.params.set(fade.param, fade.value(now), immediate=True)
+        self.fades.clear()
+        return "stopped all cues"
+
+    def panic(self, now: float) -> str:
+        """First press: fade everything to rest over panic_time. Second press during that fade: cut to rest."""
+        self.running.clear()
+        rest = self._rest_values()
+        if self._panic_until is not None and now < self._panic_until:
+            self.fades.clear()
+            for key, value in rest.items():
+                self.params.set(key, value, immediate=True)
+            self._panic_until = None
+            return "PANIC: cut to rest"
+        for key, value in rest.items():
+            self._fade(key, value, self.show.panic_time, "s", now)
+        self._panic_until = now + self.show.panic_time
+        return f"PANIC: fading to rest over {self.show.panic_time:g} s (press again to cut)"
+
+    def reset(self, now: float) -> str:
+        self.running.clear()
+        self.fades.clear()
+        self._panic_until = None
+        self.playhead = 0 if self.show.cues else None
+        self._source = _WalkSource(self._walker(self.show.walk), self._walk_time)
+        self._apply_initial()
+        return "reset: playhead on the first cue"
+
+    def move_playhead(self, step: int) -> str:
+        if not self.show.cues:
+            return "no cues"
+        current = self.playhead if self.playhead is not None else len(self.show.cues)
+        self.playhead = min(max(current + step, 0), len(self.show.cues) - 1)
+        return f"standby: {self.show.cues[self.playhead].label}"
+
+    @property
+    def standby(self) -> Cue | None:
+        return self.show.cues[self.playhead] if self.playhead is not None else None
+
+    # ---------------------------------------------------------------------------------------- per frame
+    def update(self, now: float, walk_time: float | None = None) -> None:
+        """Advance everything to engine time ``now`` (and walk time, for starting walks in step)."""
+        self._now = now
+        if walk_time is not None:
+            self._walk_time = walk_time
+        self._wall_clock_triggers(now)
+        for running in list(self.running):
+            if not running.actions_started and now >= running.actions_at:
+                self._start_actions(running, running.actions_at)
+        for running in list(self.running):
+            if not running.actions_started or running.continued:
+                continue
+            mode = running.cue.continue_mode
+            due = running.actions_at + running.cue.post_wait if mode == "auto-continue" else running.ends_at()
+            if mode != "none" and now >= due:
+                running.continued = True
+                if self.playhead is not None:
+                    self._start(self.playhead, due)
+                    self.update(now)  # the continued cue may start its actions (and continue) at once
+                    return
+        for key, fade in list(self.fades.items()):
+            self.params.set(key, fade.value(now), immediate=True)
+            if fade.done(now):
+                del self.fades[key]
+        self.running = [r for r in self.running if not (r.actions_started and r.continued or
+                                                        (r.actions_started and r.cue.continue_mode == "none"
+                                                         and now >= r.ends_at()))]
+        if isinstance(self._source, _Transition) and self._source.progress(now) >= 1.0:
+            self._source = self._source.new
+        if self._panic_until is not None and now >= self._panic_until:
+            self._panic_until = None
+
+    # -------------------------------------------------------------------------------------------- reload
+    def apply(self, show: Show) -> str:
+        """Take a new version of the show file while running: cues and declarations change, the picture does
+        not jump (running cues and fades go on; the standby cue is kept by id where it still exists)."""
+        standby = self.standby.id if self.standby is not None else None
+        self.show = show
+        self._declare(show)
+        ids = [c.id for c in show.cues]
+        if standby in ids:
+            self.playhead = ids.index(standby)
+        elif self.playhead is not None:
+            self.playhead = min(self.playhead, len(ids) - 1) if ids else None
+        return f"reloaded {show.path}: {len(show.cues)} cues"
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _start(self, index: int, now: float) -> None:
+        cue = self.show.cues[index]
+        self.playhead = index + 1 if index + 1 < len(self.show.cues) else None
+        running = RunningCue(cue=cue, started=now, actions_at=now + cue.pre_wait)
+        self.running.append(running)
+        log.info("cue %s started at %.3f", cue.id, now)
+        if cue.pre_wait == 0:
+            self._start_actions(running, now)
+
+    def _start_actions(self, running: RunningCue, now: float) -> None:
+        running.actions_started = True
+        for action in running.cue.actions:
+            if isinstance(action, WalkAction):
+                new = _WalkSource(self._walker(action), self._walk_time)
+                self._source = _Transition(self._source, new, now, action.transition, action.curve)
+            elif isinstance(action, FadeAction):
+                self._fade(action.param, action.to, action.time, action.curve, now)
+            elif isinstance(action, ShadersAction):
+                if self.on_chain is not None:
+                    self.on_chain(action.chain)
+            elif isinstance(action, GotoAction):
+                self.playhead = self.show.cue_index(action.cue)
+
+    def _fade(self, key: str, to: float, duration: float, curve: str, now: float) -> None:
+        start_value = self.params.get(key)  # takes over from wherever it is, also mid-fade
+        self.fades[key] = _Fade(key, start_value, to, now, duration, curve)
+        if duration <= 0:
+            self.params.set(key, to, immediate=True)
+            del self.fades[key]
+
+    def _walker(self, action: WalkAction) -> LatentWalker:
+        walker = self._walkers.get(action)
+        if walker is None:
+            settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
+                                    interpolation=action.interpolation, loop=action.loop)  # type: ignore[arg-type]
+            walker = LatentWalker(self.G, settings)
+            self._walkers[action] = walker
+        return walker
+
+    def _declare(self, show: Show) -> None:
+        for decl in show.declare:
+            self.params.declare(ParamSpec(decl.key, decl.default, decl.minimum, decl.maximum,
+                                          smoothing=decl.smoothing, curve=decl.curve))
+
+    def _apply_initial(self) -> None:
+        self.params.reset()
+        for key, value in self.show.initial.items():
+            self.params.set(key, value, immediate=True)
+
+    def _rest_values(self) -> dict[str, float]:
+        rest = {key: self.params.spec(key).default for key in self.params.keys()}
+        rest.update(self.show.panic_rest)
+        return rest
+
+    def _wall_clock_triggers(self, now: float) -> None:
+        triggered = [c for c in self.show.cues if c.at is not None]
+        if not triggered:
+            return
+        tod = self.time_of_day()
+        last, self._last_time_of_day = self._last_time_of_day, tod
+        if last is None:
+            return
+        for cue in triggered:
+            assert cue.at is not None
+            parts = [int(p) for p in cue.at.split(":")] + [0]
+            at = parts[0] * 3600 + parts[1] * 60 + parts[2]
+            crossed = last < at <= tod if last <= tod else (at > last or at <= tod)  # midnight wrap
+            if crossed:
+                self.messages.append(f"{cue.at}: {cue.label} started by the clock")
+                self._start(self.show.cue_index(cue.id), now)
