@@ -465,9 +465,10 @@ class _Reader:
                             panic_rest[key] = value
         autostart = self.boolean(get("autostart"), "autostart") if get("autostart") is not None else False
         go_lockout = self.number(get("go_lockout"), "go_lockout", time=True) if get("go_lockout") else 0.5
-        cues = [c for c in (self.cue(n, i) for i, n in enumerate(
-            self.sequence(get("cues"), "cues") if get("cues") is not None else [])) if c is not None]
-        self.check_cues(cues, get("cues"))
+        cue_nodes = self.sequence(get("cues"), "cues") if get("cues") is not None else []
+        parsed = [(self.cue(n, i), n) for i, n in enumerate(cue_nodes)]
+        cues = [c for c, _ in parsed if c is not None]
+        self.check_cues(parsed)
         if self.errors or walk is None or name is None or model is None or precision is None or chain is None:
             return None
         return Show(path=self.path, format=FORMAT_VERSION, name=name, model=model, precision=precision,
@@ -503,17 +504,24 @@ class _Reader:
             return None
         return OutputConfig(**values)
 
-    def check_cues(self, cues: list[Cue], node: Node | None) -> None:
-        """Cross-cue checks: unique ids, goto targets, follows on open-ended cues, zero-time continue cycles."""
-        nodes = self.sequence(node, "cues") if node is not None else []
+    def check_cues(self, parsed: list[tuple[Cue | None, Node]]) -> None:
+        """Cross-cue checks: unique ids, goto targets, follows on open-ended cues, zero-time continue cycles.
+
+        Ids are read from every cue node, also from cues with other errors, so duplicates are always found.
+        """
         seen: dict[str, int] = {}
-        for cue, cue_node in zip(cues, nodes):
-            if cue.id in seen:
-                self.error(cue_node, "E002", f"cue id '{cue.id}' is used twice (first at line {seen[cue.id]})")
+        for _, cue_node in parsed:
+            cue_id = _id_of(cue_node)
+            if cue_id is None:
+                continue
+            if cue_id in seen:
+                self.error(cue_node, "E002", f"cue id '{cue_id}' is used twice (first at line {seen[cue_id]})")
             else:
-                seen[cue.id] = cue.line
-        ids = [c.id for c in cues]
-        for cue, cue_node in zip(cues, nodes):
+                seen[cue_id] = cue_node.start_mark.line + 1
+        ids = list(seen)
+        for cue, cue_node in parsed:
+            if cue is None:
+                continue
             for action in cue.actions:
                 if isinstance(action, GotoAction) and action.cue not in seen:
                     hint = difflib.get_close_matches(action.cue, ids, n=1)
@@ -522,6 +530,9 @@ class _Reader:
             if cue.continue_mode == "auto-follow" and math.isinf(cue.duration):
                 self.error(cue_node, "E007", f"{cue.label}: auto-follow needs the cue to end, but it starts a looping "
                                              "walk (open-ended); use auto-continue with a post_wait")
+        cues = [c for c, _ in parsed if c is not None]
+        nodes = [n for c, n in parsed if c is not None]
+        ids = [c.id for c in cues]
         if self.errors:
             return
         # Zero-time continue edges: cue i starts its successor without any time passing.
@@ -543,6 +554,14 @@ class _Reader:
                 self.error(nodes[start], "E008", f"{cues[start].label}: continue cycle that takes no time ({loop}); "
                                                  "add a pre_wait or post_wait somewhere in it")
                 break
+
+
+def _id_of(node: Node) -> str | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "id" and isinstance(value, yaml.ScalarNode):
+                return str(value.value)
+    return None
 
 
 def _kind(node: Node | None) -> str:

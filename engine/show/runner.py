@@ -273,7 +273,8 @@ class ShowRunner:
                 self.playhead = self.show.cue_index(action.cue)
 
     def _fade(self, key: str, to: float, duration: float, curve: str, now: float) -> None:
-        start_value = self.params.get(key)  # takes over from wherever it is, also mid-fade
+        running = self.fades.get(key)  # take over from wherever it is now, also mid-fade between updates
+        start_value = running.value(now) if running is not None else self.params.get(key)
         self.fades[key] = _Fade(key, start_value, to, now, duration, curve)
         if duration <= 0:
             self.params.set(key, to, immediate=True)

@@ -1,0 +1,232 @@
+"""Cue semantics on an injected clock: GO, waits, continues, lockout, fades, panic, goto, stop, reset, triggers."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from engine.live import ENGINE_PARAMS
+from engine.params import ParamSpec, ParamStore
+from engine.show import ShowRunner, load_show
+from engine.show.curves import CURVES, apply_curve
+
+
+def make(tmp_path, G, cues: str, extra: str = "", time_of_day=lambda: 0.0) -> ShowRunner:
+    path = tmp_path / "show.yaml"
+    path.write_text("format: 1\ngo_lockout: 0.5\nwalk: {seeds: [1, 2], seconds_per_keyframe: 2}\n" + extra
+                    + "cues:\n" + textwrap.indent(textwrap.dedent(cues).strip("\n"), "  ") + "\n")
+    params = ParamStore()
+    for spec in ENGINE_PARAMS:
+        params.declare(spec)
+    params.declare(ParamSpec("vignette.amount", 0.0, 0.0, 1.0))
+    params.declare(ParamSpec("crossfade.amount", 0.0, 0.0, 1.0))
+    return ShowRunner(load_show(str(path)), G, params, time_of_day=time_of_day)
+
+
+def run(runner: ShowRunner, start: float, end: float, step: float = 0.05) -> None:
+    t = start
+    while t <= end + 1e-9:
+        runner.update(t, t)
+        t += step
+
+
+def value(runner: ShowRunner, key: str = "vignette.amount") -> float:
+    return runner.params.get(key)
+
+
+def test_go_starts_the_standby_cue_and_moves_the_playhead(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{set: {vignette.amount: 0.5}}]
+        - id: b
+          actions: [{set: {vignette.amount: 0.9}}]
+        """)
+    assert r.standby.id == "a"
+    assert r.go(0.0) == "GO cue a" and value(r) == 0.5 and r.standby.id == "b"
+    assert "lockout" in r.go(0.2) and value(r) == 0.5        # a double press is ignored
+    r.go(1.0)
+    assert value(r) == 0.9 and r.standby is None
+    assert "no cue on standby" in r.go(2.0)
+
+
+def test_pre_wait_delays_the_actions(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          pre_wait: 2
+          actions: [{set: {vignette.amount: 0.7}}]
+        """)
+    r.go(0.0)
+    run(r, 0.0, 1.95)
+    assert value(r) == 0.0
+    run(r, 2.0, 2.1)
+    assert value(r) == 0.7
+
+
+def test_auto_continue_after_post_wait_and_auto_follow_after_the_actions(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 3}}]
+          continue: auto-continue
+          post_wait: 1
+        - id: b
+          actions: [{fade: {param: crossfade.amount, to: 1.0, time: 2}}]
+          continue: auto-follow
+        - id: c
+          actions: [{set: {gen.psi: 0.2}}]
+        """)
+    r.go(0.0)
+    run(r, 0.0, 0.95)
+    assert value(r, "crossfade.amount") == 0.0
+    run(r, 1.0, 1.05)                              # b started at 1 s, while a's fade still runs
+    assert 0 < value(r, "crossfade.amount") < 0.1 and 0.2 < value(r) < 0.5
+    run(r, 1.1, 2.95)
+    assert r.params.get("gen.psi") == pytest.approx(0.7)   # c waits for b's 2 s fade to finish
+    run(r, 3.0, 3.1)
+    assert r.params.get("gen.psi") == pytest.approx(0.2) and value(r, "crossfade.amount") == 1.0
+
+
+def test_fades_follow_their_curve(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 4, curve: linear}}]
+        - id: b
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 4}}]
+        """)
+    r.go(0.0)
+    r.update(1.0)
+    assert value(r) == pytest.approx(0.25)
+    r.reset(2.0)
+    r.go(10.0)
+    r.go(10.0 + 1.0)                                # lockout is over; b uses the default S-curve
+    r.update(12.0)
+    assert value(r) == pytest.approx(0.25 + 0.75 * apply_curve("s", 0.25), abs=1e-6)
+
+
+def test_a_new_fade_takes_over_mid_fade_without_a_jump(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: up
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 4, curve: linear}}]
+        - id: down
+          actions: [{fade: {param: vignette.amount, to: 0.0, time: 2, curve: linear}}]
+        """)
+    r.go(0.0)
+    run(r, 0.0, 2.0)
+    mid = value(r)
+    assert mid == pytest.approx(0.5, abs=0.02)
+    r.go(2.0)
+    r.update(2.0)
+    assert value(r) == pytest.approx(mid)           # starts where the first fade was
+    r.update(3.0)
+    assert value(r) == pytest.approx(mid / 2, abs=1e-6)
+    r.update(4.0)
+    assert value(r) == 0.0
+
+
+def test_panic_fades_to_rest_and_a_second_panic_cuts(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{set: {vignette.amount: 0.8}}]
+        """, extra="panic: {time: 2, rest: {crossfade.amount: 1.0}}\n")
+    r.go(0.0)
+    assert "fading" in r.panic(1.0)
+    r.update(2.0)
+    assert 0.0 < value(r) < 0.8 and 0 < value(r, "crossfade.amount") < 1.0
+    assert "cut" in r.panic(2.1)
+    assert value(r) == 0.0 and value(r, "crossfade.amount") == 1.0
+    r.update(5.0)
+    assert value(r) == 0.0 and not r.running and not r.fades
+
+
+def test_goto_moves_the_playhead(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+        - id: b
+          actions: [{goto: a}]
+        """)
+    r.go(0.0)
+    r.go(1.0)
+    assert r.standby.id == "a"
+
+
+def test_stop_freezes_fades_and_reset_restores_the_opening(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 4, curve: linear}}]
+        """, extra="parameters: {initial: {vignette.amount: 0.2}}\n")
+    assert value(r) == 0.2
+    r.go(0.0)
+    r.update(2.0)
+    r.stop(2.0)
+    r.update(3.0)
+    assert value(r) == pytest.approx(0.6)
+    r.reset(3.0)
+    assert value(r) == 0.2 and r.standby.id == "a"
+
+
+def test_playhead_moves_up_and_down(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, "- id: a\n- id: b\n- id: c\n")
+    r.move_playhead(1)
+    r.move_playhead(1)
+    r.move_playhead(1)
+    assert r.standby.id == "c"
+    r.move_playhead(-1)
+    assert r.standby.id == "b"
+
+
+def test_wall_clock_trigger_fires_once_when_the_time_passes(tmp_path, default_generator):
+    clock = {"t": 18 * 3600 + 29 * 60 + 58.0}
+    r = make(tmp_path, default_generator, """
+        - id: first
+        - id: evening
+          at: "18:30"
+          actions: [{set: {vignette.amount: 0.4}}]
+        """, time_of_day=lambda: clock["t"])
+    for i in range(60):
+        clock["t"] += 0.1
+        r.update(i * 0.1)
+    assert value(r) == 0.4 and r.standby is None
+    r.params.set("vignette.amount", 0.0)
+    for i in range(60, 120):
+        clock["t"] += 0.1
+        r.update(i * 0.1)
+    assert value(r) == 0.0   # once a day, not every frame after
+
+
+def test_walk_transition_starts_where_the_picture_is(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{walk: {seeds: [50, 51], transition: 2, curve: linear}}]
+        """)
+    r.update(3.0, 3.0)
+    before = r.frame_at(3.0).ws
+    r.go(3.0)
+    r.update(3.0, 3.0)
+    assert torch.allclose(r.frame_at(3.0).ws, before, atol=1e-6)   # no jump when the cue starts
+    r.update(3.5, 3.5)
+    mid = r.frame_at(3.5).ws
+    r.update(5.5, 5.5)
+    after = r.frame_at(5.5).ws
+    target = r.G.mapping.truncate(r._walkers[r.show.cues[0].actions[0]].raw_ws_at(2.5).unsqueeze(0), 0.7)
+    assert torch.allclose(after, target, atol=1e-5) and not torch.allclose(mid, after)
+
+
+def test_smoothed_parameters_glide():
+    params = ParamStore()
+    params.declare(ParamSpec("mood.energy", 0.0, 0.0, 1.0, smoothing=0.5, curve="square"))
+    params.advance(0.0)
+    params.set_normalized("mood.energy", 1.0)
+    assert params.get("mood.energy") == 0.0
+    params.advance(0.5)
+    assert params.get("mood.energy") == pytest.approx(1 - 2.718281828 ** -1, abs=1e-6)
+    params.advance(10.0)
+    assert params.get("mood.energy") == pytest.approx(1.0)
+    params.set_normalized("mood.energy", 0.5, )
+    params.advance(20.0)
+    assert params.get("mood.energy") == pytest.approx(0.25)   # square curve
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_curves_fix_the_ends(curve):
+    assert apply_curve(curve, 0.0) == 0.0 and apply_curve(curve, 1.0) == pytest.approx(1.0)
