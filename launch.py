@@ -320,9 +320,8 @@ def run(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ignore[no-untyped-def]
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
-    from engine.live import LiveEngine
+    from engine.live import LiveEngine, engine_params
     from engine.outputs import DisplayError, HeadlessOutput, OutputSpec, WindowOutput, shared_egl_context
-    from engine.params import ParamStore
     from engine.worker import GeneratorWorker
 
     chain = tuple(v for v in args.chain.split("+") if v)
@@ -336,7 +335,7 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
         specs = [OutputSpec(**{**base, **extra}) for extra in extras]  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise CliError(f"bad output: {exc}") from None
-    params = ParamStore()
+    params = engine_params()
     engine: LiveEngine | None = None
     outputs = []
     try:
@@ -348,10 +347,8 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
         runner = watcher = None
         source = walker
         if show is not None:
-            from engine.live import ENGINE_PARAMS, ShowWatcher
+            from engine.live import ShowWatcher
             from engine.show import ShowRunner, load_show
-            for spec in ENGINE_PARAMS:
-                params.declare(spec)
             runner = ShowRunner(show, G, params)
             watcher = ShowWatcher(show.path, lambda p: load_show(p, shader_dir=args.shaders), runner.apply)
             source = runner

@@ -41,6 +41,14 @@ ENGINE_PARAMS = (
 )
 
 
+def engine_params() -> ParamStore:
+    """A parameter store with the engine's own parameters declared (shaders and shows add theirs)."""
+    params = ParamStore()
+    for spec in ENGINE_PARAMS:
+        params.declare(spec)
+    return params
+
+
 class LatentSource(Protocol):
     """Where the W of each frame comes from: a :class:`LatentWalker`, or a show's cue runner."""
 

@@ -10,24 +10,13 @@ from engine.generate import FrameSynthesizer
 from engine.latent import Keyframe, LatentWalker, WalkSettings
 from engine.render import RenderSettings, render_walk
 from engine.video import OutputError, fit_frame, open_sink
+from tests.media import read_video
 
 
 @pytest.fixture(scope="module")
 def walker(default_generator):
     return LatentWalker(default_generator, WalkSettings(keyframes=(Keyframe(seed=1), Keyframe(seed=2)),
                                                         seconds_per_keyframe=0.5))
-
-
-def read_video(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def test_mp4_has_the_right_frames_and_size(walker, default_generator, tmp_path):

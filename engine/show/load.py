@@ -205,6 +205,20 @@ class _Reader:
             return None
         return key
 
+    def param_values(self, node: Node, where: str) -> dict[str, float]:
+        """'parameter: value' lines, each parameter known and each value inside its range."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, "E011", f"{where}: expected 'parameter: value' lines, found {_kind(node)}")
+            return {}
+        values = {}
+        for key_node, value_node in node.value:
+            key = self.param_key(key_node, where)
+            if key is not None:
+                value = self.number(value_node, f"{where}.{key}", *self.param_range(key))
+                if value is not None:
+                    values[key] = value
+        return values
+
     def param_range(self, key: str) -> tuple[float, float]:
         decl = self.declared.get(key)
         if decl is not None:
@@ -333,17 +347,8 @@ class _Reader:
             fade = self.fade(value, f"{where}.fade")
             return [fade] if fade else []
         if kind == "set":
-            out: list[Action] = []
-            if isinstance(value, yaml.MappingNode):
-                for k, v in value.value:
-                    key = self.param_key(k, f"{where}.set")
-                    if key is not None:
-                        number = self.number(v, f"{where}.set.{key}", *self.param_range(key))
-                        if number is not None:
-                            out.append(FadeAction(param=key, to=number, time=0.0, curve="linear"))
-            else:
-                self.error(value, "E011", f"{where}.set: expected 'parameter: value' lines")
-            return out
+            return [FadeAction(param=key, to=number, time=0.0, curve="linear")
+                    for key, number in self.param_values(value, f"{where}.set").items()]
         if kind == "shaders":
             chain = self.chain(value, f"{where}.shaders")
             return [ShadersAction(chain)] if chain is not None else []
@@ -432,15 +437,8 @@ class _Reader:
             p = self.mapping(get("parameters"), "parameters", ("declare", "initial"))
             if "declare" in p:
                 self.declarations(p["declare"][1])
-            if "initial" in p and isinstance(p["initial"][1], yaml.MappingNode):
-                for k, v in p["initial"][1].value:
-                    key = self.param_key(k, "parameters.initial")
-                    if key is not None:
-                        value = self.number(v, f"parameters.initial.{key}", *self.param_range(key))
-                        if value is not None:
-                            initial[key] = value
-            elif "initial" in p:
-                self.error(p["initial"][1], "E011", "parameters.initial: expected 'parameter: value' lines")
+            if "initial" in p:
+                initial = self.param_values(p["initial"][1], "parameters.initial")
         chain = self.chain(get("chain"), "chain") if get("chain") is not None else \
             tuple(s for s in ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
                   if s in self.vocab.shaders)
@@ -456,13 +454,8 @@ class _Reader:
             pf = self.mapping(get("panic"), "panic", ("time", "rest"))
             if "time" in pf:
                 panic_time = self.number(pf["time"][1], "panic.time", time=True) or 0.0
-            if "rest" in pf and isinstance(pf["rest"][1], yaml.MappingNode):
-                for k, v in pf["rest"][1].value:
-                    key = self.param_key(k, "panic.rest")
-                    if key is not None:
-                        value = self.number(v, f"panic.rest.{key}", *self.param_range(key))
-                        if value is not None:
-                            panic_rest[key] = value
+            if "rest" in pf:
+                panic_rest = self.param_values(pf["rest"][1], "panic.rest")
         autostart = self.boolean(get("autostart"), "autostart") if get("autostart") is not None else False
         go_lockout = self.number(get("go_lockout"), "go_lockout", time=True) if get("go_lockout") else 0.5
         cue_nodes = self.sequence(get("cues"), "cues") if get("cues") is not None else []

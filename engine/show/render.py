@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.generate import FrameSynthesizer
-from engine.live import ENGINE_PARAMS
+from engine.live import engine_params
 from engine.models.networks import Generator
 from engine.outputs import HeadlessOutput, OutputSpec, shared_egl_context
-from engine.params import ParamStore
 from engine.render import RenderSettings, RenderStats, render_frames
 from engine.show.model import Show
 from engine.show.runner import ShowRunner
@@ -46,9 +45,7 @@ def render_show(show: Show, G: Generator, output: str | FrameSink, settings: Ren
                 go_at: Sequence[float] | None = None, shader_dir: str = SHADERS,
                 progress: Callable[[int], None] | None = None) -> RenderStats:
     """Render ``show`` offline. ``go_at``: times of manual GOs (default: one GO at 0)."""
-    params = ParamStore()
-    for spec in ENGINE_PARAMS:
-        params.declare(spec)
+    params = engine_params()
     config = show.outputs[0]
     size = settings.size or config.size
     spec = OutputSpec(size=size, fit=config.fit, chain=config.chain or show.chain)

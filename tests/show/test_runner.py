@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from engine.live import ENGINE_PARAMS
+from engine.live import engine_params
 from engine.params import ParamSpec, ParamStore
 from engine.show import ShowRunner, load_show
 from engine.show.curves import CURVES, apply_curve
@@ -17,9 +17,7 @@ def make(tmp_path, G, cues: str, extra: str = "", time_of_day=lambda: 0.0) -> Sh
     path = tmp_path / "show.yaml"
     path.write_text("format: 1\ngo_lockout: 0.5\nwalk: {seeds: [1, 2], seconds_per_keyframe: 2}\n" + extra
                     + "cues:\n" + textwrap.indent(textwrap.dedent(cues).strip("\n"), "  ") + "\n")
-    params = ParamStore()
-    for spec in ENGINE_PARAMS:
-        params.declare(spec)
+    params = engine_params()
     params.declare(ParamSpec("vignette.amount", 0.0, 0.0, 1.0))
     params.declare(ParamSpec("crossfade.amount", 0.0, 0.0, 1.0))
     return ShowRunner(load_show(str(path)), G, params, time_of_day=time_of_day)

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 
 from engine.generate import FrameSynthesizer
-from engine.live import ENGINE_PARAMS, LiveEngine, ShowWatcher
+from engine.live import LiveEngine, ShowWatcher, engine_params
 from engine.outputs import HeadlessOutput, OutputSpec
-from engine.params import ParamStore
 from engine.render import RenderSettings
 from engine.show import ShowRunner, load_show
 from engine.show.render import render_show
 from engine.worker import GeneratorWorker
 from tests.conftest import ROOT
+from tests.media import read_video
 
 SHOW = """format: 1
 walk: {seeds: [1, 2], seconds_per_keyframe: 1}
@@ -35,9 +35,7 @@ cues:
 def test_hot_reload_of_a_valid_and_an_invalid_show_during_a_headless_run(gl, default_generator, tmp_path):
     path = tmp_path / "show.yaml"
     path.write_text(SHOW)
-    params = ParamStore()
-    for spec in ENGINE_PARAMS:
-        params.declare(spec)
+    params = engine_params()
     output = HeadlessOutput(gl, str(ROOT / "shaders"), params, OutputSpec(size=(160, 90)))
     runner = ShowRunner(load_show(str(path)), default_generator, params)
     watcher = ShowWatcher(str(path), load_show, runner.apply)
@@ -66,16 +64,6 @@ def test_hot_reload_of_a_valid_and_an_invalid_show_during_a_headless_run(gl, def
         assert engine.stats.display_frames == frames_before + 5   # no frame was dropped
     finally:
         engine.close()
-
-
-def read_all(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            return frames
-        frames.append(frame)
 
 
 def test_a_show_renders_the_same_twice_and_plays_its_cues(default_generator, tmp_path):
@@ -113,7 +101,7 @@ def test_cli_renders_a_show(tmp_path):
     result = launch(str(ROOT / "shows" / "demo.yaml"), "--render", str(out), "--fps", "6", "--duration", "3",
                     "--size", "160x96", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert len(read_all(out)) == 18
+    assert len(read_video(out)) == 18
 
 
 def test_cli_reports_every_show_error_with_its_position(tmp_path):
