@@ -183,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "fullscreen (repeat for several; region is the part of the canvas, 0..1, y up)")
     live.add_argument("--headless", action="store_true", help="render offscreen (EGL) instead of in a window")
     live.add_argument("--hud", action="store_true", help="start with the operator HUD shown (H toggles)")
-    live.add_argument("--max-fps", type=_positive(float), default=60.0, help="display frame-rate cap")
+    live.add_argument("--max-fps", type=_positive(float), default=argparse.SUPPRESS,
+                      help="display frame-rate cap (default 60; 30 where OpenGL runs on the CPU, which leaves the "
+                           "generator about five times the frames on a 2-core machine)")
     live.add_argument("--chain", default="feedback+kaleidoscope+colour_grade+vignette+crossfade",
                       help="effect chain from shaders/, in order (effects at their defaults cost nothing)")
     live.add_argument("--shaders", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "shaders"),
@@ -321,7 +323,8 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
     from engine.live import LiveEngine, engine_params
-    from engine.outputs import DisplayError, HeadlessOutput, OutputSpec, WindowOutput, shared_egl_context
+    from engine.outputs import (DisplayError, HeadlessOutput, OutputSpec, WindowOutput, is_software_gl,
+                                shared_egl_context)
     from engine.worker import GeneratorWorker
 
     chain = tuple(v for v in args.chain.split("+") if v)
@@ -352,7 +355,14 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
             runner = ShowRunner(show, G, params)
             watcher = ShowWatcher(show.path, lambda p: load_show(p, shader_dir=args.shaders), runner.apply)
             source = runner
-        engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=args.max_fps,
+        max_fps = getattr(args, "max_fps", None)
+        if max_fps is None:
+            max_fps = 30.0 if is_software_gl(outputs[0].ctx) else 60.0
+            if max_fps == 30.0:
+                logging.getLogger("launch").warning(
+                    "OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator room; "
+                    "--max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
+        engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=max_fps,
                             runner=runner, show_watcher=watcher)
         if runner is not None:
             runner.on_chain = engine.set_chain

@@ -105,6 +105,12 @@ class Output(abc.ABC):
         self._texture.release()
 
 
+def is_software_gl(ctx: moderngl.Context) -> bool:
+    """Whether GL runs on the CPU (Mesa llvmpipe / softpipe): then GL competes with the generator for cores."""
+    renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
+    return any(name in renderer for name in ("llvmpipe", "softpipe", "swrast", "software"))
+
+
 def shared_egl_context() -> moderngl.Context:
     """An offscreen OpenGL 3.3+ context through EGL (works without X, e.g. Mesa llvmpipe on servers)."""
     return moderngl.create_standalone_context(require=330, backend="egl")
