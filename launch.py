@@ -22,7 +22,8 @@ import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -114,8 +115,8 @@ def parse_output(text: str) -> dict[str, object]:
     return spec
 
 
-def _positive(kind: type) -> object:
-    def parse(text: str) -> object:
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
@@ -323,7 +324,7 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
     from engine.live import LiveEngine, engine_params
-    from engine.outputs import (DisplayError, HeadlessOutput, OutputSpec, WindowOutput, is_software_gl,
+    from engine.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
                                 shared_egl_context)
     from engine.worker import GeneratorWorker
 
@@ -340,7 +341,7 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
         raise CliError(f"bad output: {exc}") from None
     params = engine_params()
     engine: LiveEngine | None = None
-    outputs = []
+    outputs: list[Output] = []
     try:
         if args.headless:
             ctx = shared_egl_context()

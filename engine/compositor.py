@@ -260,5 +260,5 @@ def unbind_framebuffers(ctx: moderngl.Context) -> None:
 def _set(program: moderngl.Program, name: str, value: object) -> None:
     """Set a uniform if the program uses it (the GLSL compiler drops unused ones)."""
     member = program.get(name, None)
-    if member is not None:
+    if isinstance(member, moderngl.Uniform):
         member.value = value

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-
-import os
-from typing import Protocol
 
 from engine.clock import Clock, WallClock
 from engine.hud import hud_image
@@ -32,6 +31,10 @@ from engine.models.networks import Generator
 from engine.outputs import Output, WindowOutput
 from engine.params import ParamSpec, ParamStore
 from engine.worker import GeneratorWorker
+
+if TYPE_CHECKING:  # the show package imports this module; at run time the runner is only passed in
+    from engine.show.model import Show
+    from engine.show.runner import ShowRunner
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class LatentSource(Protocol):
 class ShowWatcher:
     """Re-reads a show file when it changes; an invalid file is reported and the running show goes on."""
 
-    def __init__(self, path: str, load, apply) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, path: str, load: Callable[[str], Show], apply: Callable[[Show], str]) -> None:
         self.path, self._load, self._apply = path, load, apply
         self._mtime = self._stat()
 
@@ -102,7 +105,7 @@ class LiveEngine:
 
     def __init__(self, source: LatentSource, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
                  clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5,
-                 runner=None, show_watcher: ShowWatcher | None = None) -> None:  # type: ignore[no-untyped-def]
+                 runner: ShowRunner | None = None, show_watcher: ShowWatcher | None = None) -> None:
         self.source, self.worker, self.outputs, self.params = source, worker, list(outputs), params
         self.runner = runner                    # a ShowRunner when a show is running (GO, panic, …)
         self.show_watcher = show_watcher

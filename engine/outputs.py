@@ -113,7 +113,7 @@ def is_software_gl(ctx: moderngl.Context) -> bool:
 
 def shared_egl_context() -> moderngl.Context:
     """An offscreen OpenGL 3.3+ context through EGL (works without X, e.g. Mesa llvmpipe on servers)."""
-    return moderngl.create_standalone_context(require=330, backend="egl")
+    return moderngl.create_standalone_context(require=330, backend="egl")  # type: ignore[arg-type]
 
 
 class HeadlessOutput(Output):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from engine.models.config import GeneratorConfig
-from engine.models.networks import Generator, SynthesisLayer, ToRGBLayer
+from engine.models.networks import Generator, SynthesisLayer
 
 DEFAULT_SEED = 20261122
 PYRAMID_EXPONENT = 0.5
@@ -59,8 +59,7 @@ def build_default_generator() -> Generator:
             if isinstance(module, SynthesisLayer) and module.use_noise:
                 module.noise_strength.fill_(NOISE_STRENGTH)
         for res in G.synthesis.block_resolutions:
-            torgb: ToRGBLayer = getattr(G.synthesis, f"b{res}").torgb
-            torgb.weight.mul_((4 / res) ** PYRAMID_EXPONENT)
+            G.synthesis.block(res).torgb.weight.mul_((4 / res) ** PYRAMID_EXPONENT)
         _calibrate(G)
     G.tone_map = "soft"
     return G
@@ -77,11 +76,11 @@ def _calibrate(G: Generator) -> None:
         images = G.synthesis(ws[:IMAGE_CALIBRATION_SAMPLES])
     mean = images.mean(dim=[0, 2, 3])
     std = images.std(dim=[0, 2, 3]).clamp_min(1e-6) / OUTPUT_SPREAD
-    last: ToRGBLayer = getattr(G.synthesis, f"b{G.img_resolution}").torgb
+    last = G.synthesis.block(G.img_resolution).torgb
     # image = Σ_blocks torgb_b(x) (upsampled); scaling every toRGB by 1/std scales the image by 1/std, and
     # subtracting mean/std from the last bias centres it. The conv clamp (256) is far from these values.
     for res in G.synthesis.block_resolutions:
-        torgb: ToRGBLayer = getattr(G.synthesis, f"b{res}").torgb
+        torgb = G.synthesis.block(res).torgb
         torgb.weight.div_(std.reshape(-1, 1, 1, 1))
         torgb.bias.div_(std)
     last.bias.sub_(mean / std)

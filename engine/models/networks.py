@@ -83,6 +83,8 @@ class FullyConnectedLayer(nn.Module):
 class MappingNetwork(nn.Module):
     """z (and label c) → W, broadcast to ``num_ws`` copies, with truncation towards ``w_avg``."""
 
+    w_avg: torch.Tensor  # buffer: the running mean of W that truncation pulls towards
+
     def __init__(self, cfg: GeneratorConfig, num_ws: int) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws
@@ -115,7 +117,7 @@ class MappingNetwork(nn.Module):
             y = ops.normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x)
+            x = self.get_submodule(f"fc{i}")(x)
         ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         return self.truncate(ws, truncation_psi, truncation_cutoff)
 
@@ -228,6 +230,8 @@ class SynthesisLayer(nn.Module):
     d[o] = (Σ_{i,k} (weight[o,i,k]·s[i])² + ε)^-½, the conv weight is ``weight·s·d·gain``. The sum needs only
     ``s² @ Σ_k weight²``, precomputed once, so a frame costs one pass over the weight and one convolution.
     """
+
+    noise_const: torch.Tensor  # buffer: the fixed noise image of noise_mode="const"
 
     def __init__(self,
                  in_channels: int,              # input feature channels
@@ -384,13 +388,16 @@ class SynthesisBlock(nn.Module):
         taps = ops.make_fir_taps(cfg.resample_filter)
         self.register_buffer("resample_filter", ops.fir_filter_2d(taps))
         self._fir = _FirCache(taps, gain=4.0)
-        layer = dict(w_dim=cfg.w_dim, resolution=resolution, use_noise=cfg.use_noise,
-                     resample_filter=cfg.resample_filter, conv_clamp=cfg.conv_clamp)
+        def layer(in_channels: int, up: int = 1) -> SynthesisLayer:
+            return SynthesisLayer(in_channels, out_channels, w_dim=cfg.w_dim, resolution=resolution, up=up,
+                                  use_noise=cfg.use_noise, resample_filter=cfg.resample_filter,
+                                  conv_clamp=cfg.conv_clamp)
+
         if self.in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(self.in_channels, out_channels, up=2, **layer)
-        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer)
+            self.conv0 = layer(self.in_channels, up=2)
+        self.conv1 = layer(out_channels)
         self.num_conv = 1 if self.in_channels == 0 else 2
         self.has_torgb = self.is_last or cfg.architecture == "skip"
         self.num_torgb = int(self.has_torgb)
@@ -441,6 +448,12 @@ class SynthesisNetwork(nn.Module):
         self.precision: Precision = "fp32"
         self.reduced_resolution = cfg.fp16_resolution if cfg.num_fp16_res > 0 else cfg.img_resolution * 2
 
+    def block(self, resolution: int) -> SynthesisBlock:
+        """The block at ``resolution`` (named b4, b8, … as in the official state dicts)."""
+        block = self.get_submodule(f"b{resolution}")
+        assert isinstance(block, SynthesisBlock)
+        return block
+
     def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const",
                 noise_generator: torch.Generator | None = None) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
@@ -452,7 +465,7 @@ class SynthesisNetwork(nn.Module):
         img: torch.Tensor | None = None
         w_idx = 0
         for res in self.block_resolutions:
-            block: SynthesisBlock = getattr(self, f"b{res}")
+            block = self.block(res)
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             reduced = self.precision != "fp32" and res >= self.reduced_resolution
@@ -486,7 +499,7 @@ class Generator(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.mapping.fc0.weight.device
+        return self.mapping.w_avg.device if self.mapping.has_w_avg else next(self.parameters()).device
 
     def set_precision(self, precision: Precision, reduced_from: int | None = None) -> Generator:
         """Choose the compute precision of the synthesis network.

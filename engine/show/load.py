@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
+from yaml import Node
 
 from engine.latent.interpolate import EASINGS
 from engine.latent.keyframes import Keyframe
@@ -36,7 +37,6 @@ from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoActi
 
 FORMAT_VERSION = 1
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
-Node = yaml.Node
 
 
 @dataclasses.dataclass(frozen=True)
