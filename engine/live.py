@@ -120,7 +120,7 @@ class LiveEngine:
         self.show_hud = False
         self.running = False
         self.stats = LoopStats()
-        self.messages: list[str] = []
+        self.messages: list[str] = []           # the latest operator messages (warnings start with "!")
         self._last_now: float | None = None
         self._last_poll = 0.0
         self._hud: np.ndarray | None = None
@@ -211,7 +211,8 @@ class LiveEngine:
     # ------------------------------------------------------------------------------------------ reporting
     def _note(self, message: str, level: int = logging.WARNING) -> None:
         log.log(level, "%s", message)
-        self.messages = (self.messages + [message])[-3:]
+        shown = ("! " if level >= logging.WARNING else "") + message
+        self.messages = (self.messages + [shown])[-3:]
 
     def _measure(self, now: float) -> None:
         s = self.stats
@@ -240,6 +241,6 @@ class LiveEngine:
                 lines.append("! generator: " + status.last_error[:70])
             for output in self.outputs:
                 lines.extend("! " + m[:80] for m in output.compositor.errors.values())
-            lines.extend("! " + m[:80] for m in self.messages)
+            lines.extend(m[:80] for m in self.messages)
             self._hud, self._hud_time = hud_image(lines), now
         return self._hud
