@@ -101,9 +101,14 @@ class RunningCue:
     actions_at: float                   # when its actions start (after the pre-wait)
     actions_started: bool = False
     continued: bool = False
+    walk_replaced: bool = False          # a later cue started another walk: this cue's walk is over
 
     def ends_at(self) -> float:
-        return self.actions_at + max((a.duration for a in self.cue.actions), default=0.0)
+        def duration(action: object) -> float:
+            if isinstance(action, WalkAction) and self.walk_replaced:
+                return action.transition
+            return action.duration  # type: ignore[attr-defined, no-any-return]
+        return self.actions_at + max((duration(a) for a in self.cue.actions), default=0.0)
 
 
 class ShowRunner:
@@ -208,31 +213,46 @@ class ShowRunner:
         if walk_time is not None:
             self._walk_time = walk_time
         self._wall_clock_triggers(now)
-        for running in list(self.running):
-            if not running.actions_started and now >= running.actions_at:
-                self._start_actions(running, running.actions_at)
-        for running in list(self.running):
-            if not running.actions_started or running.continued:
-                continue
-            mode = running.cue.continue_mode
-            due = running.actions_at + running.cue.post_wait if mode == "auto-continue" else running.ends_at()
-            if mode != "none" and now >= due:
-                running.continued = True
-                if self.playhead is not None:
-                    self._start(self.playhead, due)
-                    self.update(now)  # the continued cue may start its actions (and continue) at once
-                    return
+        # Start what is due, in time order; a continue can start a cue whose own continue is due too. The loop
+        # ends: continue cycles that take no time are refused when the show is loaded.
+        while self._start_due(now):
+            self._drop_finished(now)
+        self._drop_finished(now)
         for key, fade in list(self.fades.items()):
             self.params.set(key, fade.value(now), immediate=True)
             if fade.done(now):
                 del self.fades[key]
-        self.running = [r for r in self.running if not (r.actions_started and r.continued or
-                                                        (r.actions_started and r.cue.continue_mode == "none"
-                                                         and now >= r.ends_at()))]
         if isinstance(self._source, _Transition) and self._source.progress(now) >= 1.0:
             self._source = self._source.new
         if self._panic_until is not None and now >= self._panic_until:
             self._panic_until = None
+
+    def _drop_finished(self, now: float) -> None:
+        """Forget cues that have continued, or that have nothing left to do (fades live on in self.fades)."""
+        self.running = [r for r in self.running if not (r.actions_started and (
+            r.continued or (r.cue.continue_mode == "none" and now >= r.ends_at())))]
+
+    def _start_due(self, now: float) -> bool:
+        """Start the earliest due event (a cue's actions after its pre-wait, or a continue); False if none."""
+        events: list[tuple[float, int, RunningCue]] = []
+        for running in self.running:
+            if not running.actions_started:
+                events.append((running.actions_at, 0, running))
+            elif not running.continued and running.cue.continue_mode != "none":
+                due = (running.actions_at + running.cue.post_wait if running.cue.continue_mode == "auto-continue"
+                       else running.ends_at())
+                events.append((due, 1, running))
+        due_events = [e for e in events if e[0] <= now]
+        if not due_events:
+            return False
+        at, kind, running = min(due_events, key=lambda e: (e[0], e[1]))
+        if kind == 0:
+            self._start_actions(running, at)
+        else:
+            running.continued = True
+            if self.playhead is not None:
+                self._start(self.playhead, at)
+        return True
 
     # -------------------------------------------------------------------------------------------- reload
     def apply(self, show: Show) -> str:
@@ -262,6 +282,9 @@ class ShowRunner:
         running.actions_started = True
         for action in running.cue.actions:
             if isinstance(action, WalkAction):
+                for other in self.running:
+                    if other is not running:
+                        other.walk_replaced = True
                 new = _WalkSource(self._walker(action), self._walk_time)
                 self._source = _Transition(self._source, new, now, action.transition, action.curve)
             elif isinstance(action, FadeAction):

@@ -228,3 +228,36 @@ def test_smoothed_parameters_glide():
 @pytest.mark.parametrize("curve", CURVES)
 def test_curves_fix_the_ends(curve):
     assert apply_curve(curve, 0.0) == 0.0 and apply_curve(curve, 1.0) == pytest.approx(1.0)
+
+
+def test_a_long_stall_catches_up_in_order_without_recursion(tmp_path, default_generator):
+    """After a stall (a suspended machine), every continue that fell due is played, in time order."""
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{fade: {param: vignette.amount, to: 0.5, time: 0.5}}]
+          continue: auto-continue
+          post_wait: 1
+        - id: b
+          actions: [{fade: {param: vignette.amount, to: 1.0, time: 0.5}}, {goto: a}]
+          continue: auto-continue
+          post_wait: 1
+        """)
+    r.go(0.0)
+    r.update(86400.25)                # a day of cues fell due (86 400 of them); a started at 86400.0
+    assert r.standby.id == "b"
+    assert 0.5 < value(r) < 1.0        # a's fade, started at 86400.0 from b's 1.0, a quarter second in
+
+
+def test_looping_walk_cues_leave_the_running_list_when_replaced(tmp_path, default_generator):
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{walk: {seeds: [3, 4], transition: 1}}]
+        - id: b
+          actions: [{walk: {seeds: [5, 6], transition: 1}}]
+        """)
+    r.go(0.0)
+    r.update(2.0, 2.0)
+    assert [c.cue.id for c in r.running] == ["a"]     # open-ended: still running
+    r.go(3.0)
+    r.update(5.0, 5.0)
+    assert [c.cue.id for c in r.running] == ["b"]
