@@ -347,7 +347,8 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
             ctx = shared_egl_context()
             outputs = [HeadlessOutput(ctx, args.shaders, params, spec) for spec in specs]
         else:
-            outputs = [WindowOutput(args.shaders, params, spec) for spec in specs]
+            # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
+            outputs = [WindowOutput(args.shaders, params, spec, vsync=i == 0) for i, spec in enumerate(specs)]
         runner = watcher = None
         source = walker
         if show is not None:

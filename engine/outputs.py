@@ -145,12 +145,15 @@ def _import_pyglet():  # type: ignore[no-untyped-def]
 class WindowOutput(Output):
     """A pyglet window, windowed or fullscreen on a chosen screen, with the operator's keys.
 
+    With several windows only the first should wait for vsync (``vsync=True``): each flip that waits for the
+    vertical blank costs a whole refresh, so two waiting windows would halve the frame rate.
+
     Keys: F or F11 fullscreen on/off, H the HUD, Esc or Q quit; with a show Space GO, S stop, P panic (twice:
     cut), R reset, Up/Down move the playhead (all but fullscreen go to ``on_key``).
     """
 
     def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
-                 on_key: Callable[[str], None] | None = None) -> None:
+                 on_key: Callable[[str], None] | None = None, vsync: bool = True) -> None:
         pyglet = _import_pyglet()
         self.spec = spec
         try:
@@ -164,7 +167,7 @@ class WindowOutput(Output):
                                       depth_size=0, major_version=3, minor_version=3, forward_compatible=True)
             # Fullscreen takes the screen's own size (a size here would ask the X server for a mode change).
             size = {} if spec.fullscreen else {"width": spec.size[0], "height": spec.size[1]}
-            self.window = pyglet.window.Window(caption=title, resizable=True, vsync=True, fullscreen=spec.fullscreen,
+            self.window = pyglet.window.Window(caption=title, resizable=True, vsync=vsync, fullscreen=spec.fullscreen,
                                                screen=screen, config=config, **size)
         except DisplayError:
             raise
