@@ -158,64 +158,66 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 
 class _DerivedWeight:
-    """Layouts of a conv weight that every frame needs, rebuilt only when the weight changes.
+    """Forms of a conv weight that every frame needs, rebuilt only when the weight changes.
 
     * ``sq``: Σ_k weight² as [out, in], for the demodulation coefficients.
     * ``nhwc``: the weight as [out, k, k, in] (the memory order of a channels_last conv weight).
-    * ``nhwc_t``: as [in, k, k, out] (channels_last order of the transposed-conv weight).
+    * :meth:`static`: the unmodulated weight cast to a compute dtype (for modulating activations).
     The key includes the parameter's version counter, so loading new weights invalidates the cache.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, up: int = 1) -> None:
+        self.up = up
         self._key: tuple[object, ...] = ()
-        self.sq = self.nhwc = self.nhwc_t = torch.empty(0)
-        self._static: dict[tuple[torch.dtype, bool], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.sq = torch.empty(0)
+        self.nhwc: list[torch.Tensor] = []   # the kernel, or for up=2 its four phase kernels, as [out, kh, kw, in]
+        self._static: dict[torch.dtype, tuple[list[torch.Tensor], torch.Tensor]] = {}
 
     def update(self, weight: torch.Tensor) -> _DerivedWeight:
         key = (weight.device, weight.data_ptr(), weight._version)
         if key != self._key:
             w = weight.detach().to(torch.float32)
             self.sq = w.square().sum(dim=[2, 3])
-            self.nhwc = w.permute(0, 2, 3, 1).contiguous()
-            self.nhwc_t = w.permute(1, 2, 3, 0).contiguous()
+            kernels = ops.phase_kernels(w) if self.up == 2 else [w]
+            self.nhwc = [k.permute(0, 2, 3, 1).contiguous() for k in kernels]
             self._static.clear()
             self._key = key
         return self
 
-    def static(self, dtype: torch.dtype, transposed: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The unmodulated weight in ``dtype`` (channels_last), and the per-filter scale applied to it.
+    def static(self, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The unmodulated kernel(s) in ``dtype`` (channels_last), and the per-filter scale applied to them.
 
         For fp16 each output filter is scaled by ``1 / (sqrt(fan_in) · max|w|)`` (the official overflow
         guard); otherwise the scale is one.
         """
-        cached = self._static.get((dtype, transposed))
+        cached = self._static.get(dtype)
         if cached is None:
-            w = self.nhwc  # [out, k, k, in]
-            scale = torch.ones(w.shape[0], device=w.device)
+            out_ch = self.nhwc[0].shape[0]
+            scale = torch.ones(out_ch, device=self.nhwc[0].device)
             if dtype == torch.float16:
-                scale = 1 / (math.sqrt(w[0].numel()) * w.abs().amax(dim=[1, 2, 3]))
-            w = w * scale.reshape(-1, 1, 1, 1)
-            w = w.permute(3, 1, 2, 0) if transposed else w  # [in, k, k, out] for the transposed conv
-            cached = (w.contiguous().to(dtype).permute(0, 3, 1, 2), scale)
-            self._static[(dtype, transposed)] = cached
+                fan_in = sum(k[0].numel() for k in self.nhwc)
+                peak = torch.stack([k.abs().amax(dim=[1, 2, 3]) for k in self.nhwc]).amax(dim=0)
+                scale = 1 / (math.sqrt(fan_in) * peak)
+            kernels = [(k * scale.reshape(-1, 1, 1, 1)).to(dtype).permute(0, 3, 1, 2) for k in self.nhwc]
+            cached = (kernels, scale)
+            self._static[dtype] = cached
         return cached
 
 
-def _modulate(derived: _DerivedWeight, scale: torch.Tensor, dtype: torch.dtype, transposed: bool = False
-              ) -> torch.Tensor:
-    """Per-sample weights ``weight[o, i] · scale[n, o, i]`` as one channels_last grouped-conv weight.
+def _modulate(derived: _DerivedWeight, scale: torch.Tensor, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Per-sample weights ``weight[o, i] · scale[n, o, i]`` as channels_last grouped-conv weights
+    [N·out, in, kh, kw] (one, or the four phase kernels of an up-sampling layer).
 
-    The shape is [N·out, in, k, k] for a convolution, or [N·in, out, k, k] for a transposed convolution.
     The product is formed in float32 (no overflow, whatever the compute dtype) directly in channels_last
     order, where the innermost dimension is long and contiguous, then cast to ``dtype``.
     """
     n, out_ch, in_ch = scale.shape
-    if transposed:
-        w = derived.nhwc_t.unsqueeze(0) * scale.transpose(1, 2).reshape(n, in_ch, 1, 1, out_ch)
-    else:
-        w = derived.nhwc.unsqueeze(0) * scale.reshape(n, out_ch, 1, 1, in_ch)
-    w = w.reshape(-1, *w.shape[2:])  # [N·rows, k, k, cols]
-    return w.to(dtype).permute(0, 3, 1, 2)
+    factors = scale.reshape(n, out_ch, 1, 1, in_ch)
+    kernels = []
+    for k in derived.nhwc:
+        w = (k.unsqueeze(0) * factors).reshape(-1, *k.shape[1:])  # [N·out, kh, kw, in]
+        kernels.append(w.to(dtype).permute(0, 3, 1, 2))
+    return kernels
 
 
 def _grouped(x: torch.Tensor) -> torch.Tensor:
@@ -256,7 +258,7 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self._fir = _FirCache(taps, gain=4.0)
-        self._derived = _DerivedWeight()
+        self._derived = _DerivedWeight(up)
         self.modulation: Modulation = "auto"
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const", gain: float = 1.0,
@@ -295,11 +297,11 @@ class SynthesisLayer(nn.Module):
         n = x.shape[0]
         scale = styles.unsqueeze(1) * out_scale.unsqueeze(2)  # [N, out, in]
         bias = bias.to(x.dtype).repeat(n)
+        kernels = _modulate(derived, scale, x.dtype)
         if self.up == 2:
-            weight_t = _modulate(derived, scale, x.dtype, transposed=True)
-            y = ops.upsample_conv2d(_grouped(x), weight_t, self._fir.get(x, bias.shape[0]), groups=n, bias=bias)
+            y = ops.upsample_conv2d(_grouped(x), kernels, self._fir.get(x, bias.shape[0]), groups=n, bias=bias)
         else:
-            y = F.conv2d(_grouped(x), _modulate(derived, scale, x.dtype), bias=bias, padding=self.padding, groups=n)
+            y = F.conv2d(_grouped(x), kernels[0], bias=bias, padding=self.padding, groups=n)
         return y.reshape(n, -1, *y.shape[2:])
 
     def _conv_modulating_activations(self, x: torch.Tensor, derived: _DerivedWeight, styles: torch.Tensor,
@@ -310,7 +312,7 @@ class SynthesisLayer(nn.Module):
         is normalised (``derived.static``); the output scale undoes both exactly.
         """
         n = x.shape[0]
-        weight, filter_scale = derived.static(x.dtype, transposed=self.up == 2)
+        kernels, filter_scale = derived.static(x.dtype)
         if x.dtype == torch.float16:
             styles_max = styles.abs().amax(dim=1, keepdim=True)
             styles = styles / styles_max
@@ -319,9 +321,9 @@ class SynthesisLayer(nn.Module):
         # (y + b/d)·d == y·d + b: for one sample the bias rides along in the convolution.
         conv_bias = (bias / out_scale[0]).to(x.dtype) if n == 1 else None
         if self.up == 2:
-            y = ops.upsample_conv2d(x, weight, self._fir.get(x, weight.shape[1]), bias=conv_bias)
+            y = ops.upsample_conv2d(x, kernels, self._fir.get(x, kernels[0].shape[0]), bias=conv_bias)
         else:
-            y = F.conv2d(x, weight, bias=conv_bias, padding=self.padding)
+            y = F.conv2d(x, kernels[0], bias=conv_bias, padding=self.padding)
         y = y.mul_(out_scale.to(y.dtype).reshape(n, -1, 1, 1))
         return y if n == 1 else y.add_(bias.to(y.dtype).reshape(1, -1, 1, 1))
 
@@ -351,7 +353,7 @@ class ToRGBLayer(nn.Module):
         n = x.shape[0]
         styles = self.affine(w) * self.weight_gain  # [N, in]
         scale = styles.unsqueeze(1).expand(n, self.weight.shape[0], -1)
-        weight = _modulate(self._derived.update(self.weight), scale, x.dtype)
+        (weight,) = _modulate(self._derived.update(self.weight), scale, x.dtype)
         x = F.conv2d(_grouped(x), weight, groups=n).reshape(n, -1, *x.shape[2:])
         x = x.to(torch.float32).add_(self.bias.reshape(1, -1, 1, 1))
         if self.conv_clamp is not None:
