@@ -190,7 +190,10 @@ class LiveEngine:
                     break
                 self.frame()
                 for output in self.outputs:
-                    output.present()
+                    try:
+                        output.present()
+                    except Exception as exc:  # a window system hiccup must not end the show
+                        self._note(f"present: {type(exc).__name__}: {exc}")
                 if max_frames is not None and self.stats.display_frames >= max_frames:
                     break
                 if duration is not None and time.perf_counter() - start >= duration:
