@@ -214,7 +214,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.generate import FrameSynthesizer
-    from engine.latent import Keyframe, LatentFileError, LatentWalker, StyleMix, WalkSettings, keyframes_from_file
     from engine.models import ModelFileError, load_generator, save_generator
     from engine.render import RenderSettings, output_size, render_walk
     from engine.video import OutputError, open_sink
@@ -228,9 +227,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     live = args.render is None and args.convert is None
     if live and not args.headless:
-        from engine.outputs import DisplayError, _import_pyglet
+        from engine.outputs import DisplayError, require_display
         try:
-            _import_pyglet()  # fail in one line before loading anything when there is no display
+            require_display()  # fail in one line before loading anything when there is no display
         except DisplayError as exc:
             raise CliError(str(exc)) from None
     show = None
@@ -264,24 +263,7 @@ def run(args: argparse.Namespace) -> int:
         if args.render is None:
             return 0
 
-    try:
-        keyframes: list[Keyframe] = []
-        for path in args.latents:
-            keyframes.extend(keyframes_from_file(path, args.latent_space))
-        seeds = args.seeds if args.seeds is not None else ([] if args.latents else list(range(8)))
-        keyframes.extend(Keyframe(seed=s, class_index=args.class_index) for s in seeds)
-        keyframes = [k if k.seed is not None else Keyframe(path=k.path, space=k.space, row=k.row,
-                                                           class_index=args.class_index) for k in keyframes]
-        mix = None
-        if args.mix_seed is not None:
-            mix = StyleMix(Keyframe(seed=args.mix_seed, class_index=args.class_index), *args.mix_layers)
-        settings = WalkSettings(
-            keyframes=tuple(keyframes), seconds_per_keyframe=args.seconds_per_keyframe,
-            interpolation=args.interpolation, easing=args.easing, loop=not args.no_loop,
-            truncation_psi=args.psi, truncation_cutoff=args.cutoff, style_mix=mix, noise_mode=args.noise_mode)
-        walker = LatentWalker(G, settings)
-    except (LatentFileError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    walker = build_walker(args, G) if show is None else None  # a show brings its own walks
 
     if live:
         return run_live(args, G, walker, show)
@@ -292,8 +274,9 @@ def run(args: argparse.Namespace) -> int:
         size = render.size or show.outputs[0].size
         total = render.frame_count(show_length(show))
     else:
+        assert walker is not None
         size = output_size(walker, render)
-        total = render.frame_count(settings.duration)
+        total = render.frame_count(walker.settings.duration)
     try:
         sink = open_sink(args.render, render.fps, size, render.crf)
     except OutputError as exc:
@@ -309,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
             stats = render_show(show, G, sink, dataclasses.replace(render, size=size), go_at=args.go_at,
                                 shader_dir=args.shaders, progress=progress)
         else:
+            assert walker is not None
             stats = render_walk(walker, FrameSynthesizer(G), sink, render, progress=progress)
     except OutputError as exc:
         raise CliError(str(exc)) from None
@@ -318,6 +302,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"rendered {stats.frames} frames to {args.render} in {stats.seconds:.1f} s: "
           f"{stats.frames_per_second:.1f} frames/s ({G.device.type}, {G.precision})", file=sys.stderr)
     return 0
+
+
+def build_walker(args: argparse.Namespace, G):  # type: ignore[no-untyped-def]
+    """The walk the command line describes (keyframes from latent files first, then seeds)."""
+    from engine.latent import Keyframe, LatentFileError, LatentWalker, StyleMix, WalkSettings, keyframes_from_file
+    try:
+        keyframes: list[Keyframe] = []
+        for path in args.latents:
+            keyframes.extend(dataclasses.replace(k, class_index=args.class_index)
+                             for k in keyframes_from_file(path, args.latent_space))
+        seeds = args.seeds if args.seeds is not None else ([] if args.latents else list(range(8)))
+        keyframes.extend(Keyframe(seed=s, class_index=args.class_index) for s in seeds)
+        mix = None
+        if args.mix_seed is not None:
+            mix = StyleMix(Keyframe(seed=args.mix_seed, class_index=args.class_index), *args.mix_layers)
+        settings = WalkSettings(
+            keyframes=tuple(keyframes), seconds_per_keyframe=args.seconds_per_keyframe,
+            interpolation=args.interpolation, easing=args.easing, loop=not args.no_loop,
+            truncation_psi=args.psi, truncation_cutoff=args.cutoff, style_mix=mix, noise_mode=args.noise_mode)
+        return LatentWalker(G, settings)
+    except (LatentFileError, ValueError) as exc:
+        raise CliError(str(exc)) from None
 
 
 def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ignore[no-untyped-def]

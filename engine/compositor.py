@@ -117,18 +117,18 @@ class Compositor:
     # ---------------------------------------------------------------------------------------------- frames
     def _upload(self, frame: GeneratedFrame, now: float) -> None:
         h, w = frame.rgb.shape[:2]
-        if len(self._frames) == 2 and self._frames[0].size == (w, h):
-            texture = self._frames.pop(0)  # recycle the older texture
+        texture = None
+        if len(self._frames) == 2:  # keep two: the older one goes (its texture is reused if the size fits)
+            texture = self._frames.pop(0)
             self._sequences.pop(0)
             self._arrivals.pop(0)
-        else:
+            if texture.size != (w, h):
+                texture.release()
+                texture = None
+        if texture is None:
             texture = self.ctx.texture((w, h), 3)
             texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
             texture.repeat_x = texture.repeat_y = False
-            if len(self._frames) == 2:
-                self._frames.pop(0).release()
-                self._sequences.pop(0)
-                self._arrivals.pop(0)
         texture.write(np.ascontiguousarray(frame.rgb).tobytes(), alignment=1)
         self._frames.append(texture)
         self._sequences.append(frame.sequence)

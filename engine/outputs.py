@@ -126,7 +126,7 @@ class HeadlessOutput(Output):
 
 def list_screens() -> list[str]:
     """One line per screen: index, size and position (raises DisplayError without a display)."""
-    pyglet = _import_pyglet()
+    pyglet = require_display()
     try:
         screens = pyglet.display.get_display().get_screens()
     except Exception as exc:  # pyglet raises window-system specific errors
@@ -134,7 +134,8 @@ def list_screens() -> list[str]:
     return [f"{i}: {s.width}x{s.height} at ({s.x}, {s.y})" for i, s in enumerate(screens)]
 
 
-def _import_pyglet():  # type: ignore[no-untyped-def]
+def require_display():  # type: ignore[no-untyped-def]
+    """The pyglet module, once a display is known to be there (DisplayError with what to do otherwise)."""
     if os.name == "posix" and not os.environ.get("DISPLAY") and not os.environ.get("PYGLET_HEADLESS"):
         raise DisplayError("no display found (DISPLAY is not set): use --headless to run without a window, "
                            "or --render OUT.mp4 to render offline")
@@ -154,7 +155,7 @@ class WindowOutput(Output):
 
     def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
                  on_key: Callable[[str], None] | None = None, vsync: bool = True) -> None:
-        pyglet = _import_pyglet()
+        pyglet = require_display()
         self.spec = spec
         try:
             display = pyglet.display.get_display()
