@@ -20,8 +20,28 @@ Architecture = Literal["orig", "skip", "resnet"]
 ARCHITECTURES: tuple[str, ...] = ("orig", "skip", "resnet")
 
 
+# Bounds on what a model file may ask for. They are far above every published StyleGAN2 configuration
+# (1024², 512 channels, 8 mapping layers, w_dim 512, 4-tap filters) and far below what would exhaust memory.
+MAX_RESOLUTION = 4096
+MAX_FEATURES = 8192
+MAX_FIR_TAPS = 16
+LIMITS: dict[str, int] = {"z_dim": MAX_FEATURES, "c_dim": 100_000, "w_dim": MAX_FEATURES, "img_channels": 4,
+                          "mapping_layers": 32, "channel_base": 2 ** 22, "channel_max": MAX_FEATURES,
+                          "num_fp16_res": 16}
+
+
 class ConfigError(ValueError):
     """A generator configuration that this engine cannot build; the message names the argument."""
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _short(value: Any) -> str:
+    """A bounded repr of an untrusted value, for messages."""
+    text = repr(value) if isinstance(value, (int, float, str, bool, type(None))) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,24 +67,41 @@ class GeneratorConfig:
     use_noise: bool = True                      # per-pixel noise inputs in the synthesis layers
 
     def __post_init__(self) -> None:
-        for name in ("z_dim", "c_dim", "w_dim", "img_channels", "mapping_layers", "channel_base", "channel_max",
-                     "num_fp16_res"):
+        """Every value is checked for type and against sane bounds here, before anything is built from it:
+        a model file's kwargs are untrusted, and an absurd resolution or layer count would otherwise allocate
+        gigabytes (the loader then also checks them against the stored weights' shapes)."""
+        for name, limit in LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+                raise ConfigError(f"{name} must be an integer in 0..{limit}, got {_short(value)}")
         if self.z_dim == 0 or self.w_dim == 0 or self.img_channels == 0 or self.channel_max == 0:
             raise ConfigError("z_dim, w_dim, img_channels and channel_max must be positive")
         res = self.img_resolution
-        if not isinstance(res, int) or res < 4 or res & (res - 1):
-            raise ConfigError(f"img_resolution must be a power of two >= 4, got {res!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        if not isinstance(res, int) or isinstance(res, bool) or not 4 <= res <= MAX_RESOLUTION or res & (res - 1):
+            raise ConfigError(f"img_resolution must be a power of two in 4..{MAX_RESOLUTION}, got {_short(res)}")
+        if not isinstance(self.architecture, str) or self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"architecture must be one of {ARCHITECTURES}, got {_short(self.architecture)}")
         if self.mapping_layers < 1:
             raise ConfigError(f"mapping_layers must be >= 1, got {self.mapping_layers}")
-        if self.conv_clamp is not None and not (isinstance(self.conv_clamp, (int, float)) and self.conv_clamp > 0):
-            raise ConfigError(f"conv_clamp must be a positive number or None, got {self.conv_clamp!r}")
-        if len(self.resample_filter) < 2 or len(self.resample_filter) % 2:
-            raise ConfigError(f"resample_filter must have an even number (>= 2) of taps, got {self.resample_filter!r}")
+        for name in ("embed_features", "layer_features"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 1 <= value <= MAX_FEATURES):
+                raise ConfigError(f"{name} must be None or an integer in 1..{MAX_FEATURES}, got {_short(value)}")
+        if not _finite(self.mapping_lr_multiplier) or not 0 < self.mapping_lr_multiplier <= 1e3:
+            raise ConfigError(f"mapping_lr_multiplier must be a number in (0, 1000], got "
+                              f"{_short(self.mapping_lr_multiplier)}")
+        if self.w_avg_beta is not None and not (_finite(self.w_avg_beta) and 0 <= self.w_avg_beta <= 1):
+            raise ConfigError(f"w_avg_beta must be None or a number in 0..1, got {_short(self.w_avg_beta)}")
+        if self.conv_clamp is not None and not (_finite(self.conv_clamp) and 0 < self.conv_clamp <= 1e6):
+            raise ConfigError(f"conv_clamp must be None or a number in (0, 1e6], got {_short(self.conv_clamp)}")
+        taps = self.resample_filter
+        if not isinstance(taps, tuple) or not 2 <= len(taps) <= MAX_FIR_TAPS or len(taps) % 2 \
+                or not all(_finite(t) for t in taps) or sum(taps) == 0:
+            raise ConfigError(f"resample_filter must be 2..{MAX_FIR_TAPS} (an even number of) finite taps with a "
+                              f"non-zero sum, got {_short(taps)}")
+        if not isinstance(self.use_noise, bool):
+            raise ConfigError(f"use_noise must be true or false, got {_short(self.use_noise)}")
         if any(self.channels(r) < 1 for r in self.block_resolutions):
             raise ConfigError("channel_base is too small: some resolution would get zero channels")
 
@@ -97,13 +134,15 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneratorConfig:
         """Rebuild from :meth:`to_dict` output (e.g. a converted model's JSON); unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a generator config must be a mapping, got {_short(data)}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
             raise ConfigError(f"unknown generator config keys {unknown}; expected some of {sorted(known)}")
         values = dict(data)
         if "resample_filter" in values:
-            values["resample_filter"] = tuple(float(t) for t in values["resample_filter"])
+            values["resample_filter"] = _taps(values["resample_filter"])
         try:
             return cls(**values)
         except TypeError as exc:
@@ -134,12 +173,15 @@ class GeneratorConfig:
         Generator nests ``mapping_kwargs`` and takes the synthesis arguments flat. Both are accepted.
         """
         kw = dict(kwargs)
-        mapping = dict(kw.pop("mapping_kwargs", None) or {})
-        synthesis = dict(kw.pop("synthesis_kwargs", None) or {})
+        mapping, synthesis = kw.pop("mapping_kwargs", None) or {}, kw.pop("synthesis_kwargs", None) or {}
+        for name, value in (("mapping_kwargs", mapping), ("synthesis_kwargs", synthesis)):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{name} must be a mapping, got {_short(value)}")
+        mapping, synthesis = dict(mapping), dict(synthesis)
         required = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
         missing = [k for k in required if k not in kw]
         if missing:
-            raise ConfigError(f"generator kwargs lack {missing}; found {sorted(kw)}")
+            raise ConfigError(f"generator kwargs lack {missing}; found {sorted(str(k) for k in kw)[:20]}")
         values: dict[str, Any] = {k: kw.pop(k) for k in required}
         synthesis.update(kw)  # StyleGAN3-repo style: the rest are synthesis kwargs
         mapping_names = {"num_layers": "mapping_layers", "lr_multiplier": "mapping_lr_multiplier",
@@ -147,25 +189,38 @@ class GeneratorConfig:
                          "w_avg_beta": "w_avg_beta"}
         for key, value in mapping.items():
             if key == "activation":
-                _require(value == "lrelu", f"mapping activation {value!r} is not supported (only 'lrelu')")
+                _require(isinstance(value, str), f"mapping activation must be a name, got {_short(value)}")
+                _require(value == "lrelu", f"mapping activation {_short(value)} is not supported (only 'lrelu')")
             elif key in mapping_names:
                 values[mapping_names[key]] = value
             elif key not in ("z_dim", "c_dim", "w_dim", "num_ws"):
-                raise ConfigError(f"unknown mapping argument {key!r}={value!r}")
+                raise ConfigError(f"unknown mapping argument {_short(key)}={_short(value)}")
         for key, value in synthesis.items():
             if key in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "use_noise"):
                 values[key] = value
             elif key == "resample_filter":
-                values[key] = tuple(float(t) for t in value)
+                values[key] = _taps(value)
             elif key == "activation":
-                _require(value == "lrelu", f"synthesis activation {value!r} is not supported (only 'lrelu')")
+                _require(isinstance(value, str), f"synthesis activation must be a name, got {_short(value)}")
+                _require(value == "lrelu", f"synthesis activation {_short(value)} is not supported (only 'lrelu')")
             elif key in ("fp16_channels_last", "kernel_size"):
-                _require(key != "kernel_size" or value == 3, f"kernel_size {value!r} is not supported (only 3)")
+                _require(key != "kernel_size" or (type(value) is int and value == 3),
+                         f"kernel_size {_short(value)} is not supported (only 3)")
             elif key not in ("w_dim", "img_resolution", "img_channels"):
-                raise ConfigError(f"unknown synthesis argument {key!r}={value!r}")
-        if values.get("conv_clamp") is not None:
+                raise ConfigError(f"unknown synthesis argument {_short(key)}={_short(value)}")
+        if _finite(values.get("conv_clamp")):
             values["conv_clamp"] = float(values["conv_clamp"])
+        if _finite(values.get("mapping_lr_multiplier")):
+            values["mapping_lr_multiplier"] = float(values["mapping_lr_multiplier"])
         return cls(**values)
+
+
+def _taps(value: Any) -> tuple[float, ...]:
+    """FIR taps from a stored list: a short sequence of plain numbers (checked further by the config)."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_FIR_TAPS or not all(_finite(t) for t in value):
+        raise ConfigError(f"resample_filter must be a list of at most {MAX_FIR_TAPS} finite numbers, got "
+                          f"{_short(value)}")
+    return tuple(float(t) for t in value)
 
 
 def _require(condition: bool, message: str) -> None:

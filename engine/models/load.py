@@ -18,14 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from engine.models.config import ConfigError, GeneratorConfig
 from engine.models.networks import PRECISIONS, Generator, Precision
-from engine.models.pickle_reader import ModelFileError, PersistentRecord, read_network_pickle
+from engine.models import ops
+from engine.models.pickle_reader import ModelFileError, PersistentRecord, RecordError, read_network_pickle
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,26 @@ _STYLEGAN2_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "Synthe
                       "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer"}
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else the CPU; anything else is passed to :class:`torch.device`."""
+    """``"auto"`` → CUDA when available, else the CPU; otherwise ``cpu``, ``cuda``, ``cuda:N`` or ``mps``
+    (ValueError for anything else, such as ``meta``, or for a device this machine does not have)."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {str(device)[:40]!r}") from None
+    if dev.type not in DEVICE_TYPES:
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {str(device)[:40]!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+        raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available here")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for, but Apple's Metal backend is not available here")
     return dev
 
 
@@ -73,6 +87,8 @@ def load_generator(path: str | os.PathLike[str] = DEFAULT_MODEL, device: str | t
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     name = os.fspath(path)
+    if name != DEFAULT_MODEL and os.path.isdir(name):
+        raise ModelFileError(f"{name}: is a folder, expected a model file (.pkl or .safetensors)")
     if name == DEFAULT_MODEL:
         from engine.models.default import build_default_generator
         G = build_default_generator()
@@ -89,32 +105,32 @@ def generator_from_pickle(path: str) -> Generator:
     key = "G_ema" if isinstance(data.get("G_ema"), PersistentRecord) else "G"
     record = data.get(key)
     if not isinstance(record, PersistentRecord):
-        found = {k: type(v).__name__ for k, v in data.items()}
+        found = {str(k)[:40]: type(v).__name__ for k, v in list(data.items())[:10]}
         raise ModelFileError(f"{path}: no generator network (G_ema or G) found; the file holds {found}")
     if key == "G":
         log.warning("%s: no G_ema in the file, using G (the non-averaged weights)", path)
-    _check_supported(path, record)
     try:
+        _check_supported(path, record)
         config = GeneratorConfig.from_official_kwargs(_bind_generator_args(record))
-    except ConfigError as exc:
+        tensors = dict(record.named_tensors())
+    except (ConfigError, RecordError) as exc:
         raise ModelFileError(f"{path}: unsupported generator configuration: {exc}") from None
-    G = Generator(config)
-    _load_state(path, G, dict(record.named_tensors()))
-    return G
+    return build_checked(path, config, {name: (tuple(t.shape), t.dtype) for name, t in tensors.items()},
+                         lambda name: tensors[name])
 
 
 def _check_supported(path: str, record: PersistentRecord) -> None:
-    classes = {r.class_name for r in record.walk()}
+    classes = {r.class_name for r, _ in record.walk()}
     synthesis = record.children.get("synthesis")
     if record.class_name != "Generator" or synthesis is None or "mapping" not in record.children:
         raise ModelFileError(f"{path}: expected a StyleGAN2 'Generator' with mapping and synthesis networks, "
-                             f"found a {record.class_name!r} with parts {sorted(record.children)}")
+                             f"found a {record.class_name!r} with parts {sorted(record.children)[:10]}")
     if "SynthesisInput" in classes or "input" in synthesis.children:
         raise ModelFileError(f"{path}: this is a StyleGAN3 (alias-free) generator ('SynthesisInput' layers); "
                              "only StyleGAN2 generators are supported yet")
     unknown = sorted(classes - _STYLEGAN2_CLASSES)
     if unknown:
-        raise ModelFileError(f"{path}: unsupported network classes {unknown}; expected StyleGAN2 networks "
+        raise ModelFileError(f"{path}: unsupported network classes {unknown[:5]}; expected StyleGAN2 networks "
                              f"({', '.join(sorted(_STYLEGAN2_CLASSES))})")
 
 
@@ -123,31 +139,55 @@ def _bind_generator_args(record: PersistentRecord) -> dict[str, Any]:
     names = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs")
     args = record.init_args
     if len(args) > len(names):
-        raise ConfigError(f"too many positional Generator arguments: {args!r}")
-    kwargs = dict(zip(names, args))
-    kwargs.update(record.init_kwargs)
+        raise ConfigError(f"too many positional Generator arguments ({len(args)})")
+    kwargs: dict[str, Any] = dict(zip(names, args))
+    for name, value in record.init_kwargs.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"Generator keyword names must be strings, found {type(name).__name__}")
+        kwargs[name] = value
     return kwargs
 
 
-def _load_state(path: str, G: Generator, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Copy tensors into G, insisting on exactly the expected names and shapes."""
-    expected = G.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
+TensorInfo = tuple[tuple[int, ...], torch.dtype]
+
+
+def build_checked(path: str, config: GeneratorConfig, stored: Mapping[str, TensorInfo],
+                  read: Callable[[str], torch.Tensor]) -> Generator:
+    """Build ``config`` with the stored weights, checking everything before memory is spent on it.
+
+    The network is first built on PyTorch's ``meta`` device (shapes only, no memory), and its state-dict names
+    and shapes are compared with ``stored`` (name -> shape, dtype, as the file declares them): the weights a
+    file really holds bound everything, so kwargs that disagree with them never allocate anything. Then each
+    tensor is read, checked to be finite, and assigned in float32.
+    """
+    with torch.device("meta"):
+        G = Generator(config)
+    expected = {name: tuple(t.shape) for name, t in G.state_dict().items()}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
     if missing or unexpected:
         raise ModelFileError(f"{path}: the stored weights do not match the architecture in its kwargs; "
                              f"missing {missing[:5]}{'…' if len(missing) > 5 else ''}, "
-                             f"unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}")
-    for name, want in expected.items():
-        got = tensors[name]
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            raise ModelFileError(f"{path}: '{name}' has shape {shape}, expected {tuple(want.shape)}")
-        if not got.is_floating_point():
-            raise ModelFileError(f"{path}: '{name}' has dtype {got.dtype}, expected a floating-point tensor")
-        if name.endswith("resample_filter") and not torch.allclose(got.float(), want, atol=1e-6):
-            raise ModelFileError(f"{path}: '{name}' is not the separable filter its kwargs describe")
-    G.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+                             f"unexpected {[u[:60] for u in unexpected[:5]]}{'…' if len(unexpected) > 5 else ''}")
+    for name, shape in expected.items():
+        got_shape, dtype = stored[name]
+        if got_shape != shape:
+            raise ModelFileError(f"{path}: '{name}' has shape {list(got_shape)}, expected {list(shape)}")
+        if not dtype.is_floating_point:
+            raise ModelFileError(f"{path}: '{name}' has dtype {dtype}, expected a floating-point tensor")
+    state = {}
+    for name in expected:
+        tensor = read(name).to(torch.float32, copy=True).contiguous()  # our own memory, never a shared view
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{path}: '{name}' contains NaN or infinite values; the file is damaged")
+        state[name] = tensor
+    for name, tensor in state.items():
+        if name.endswith("resample_filter"):
+            want = ops.fir_filter_2d(ops.make_fir_taps(config.resample_filter))
+            if not torch.allclose(tensor, want, atol=1e-6):
+                raise ModelFileError(f"{path}: '{name}' is not the separable filter its kwargs describe")
+    G.load_state_dict(state, assign=True)
+    return G.eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------------- the safetensors format
@@ -163,18 +203,26 @@ def _load_safetensors(path: str) -> Generator:
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            if _SAFETENSORS_CONFIG_KEY not in meta:
+                raise ModelFileError(f"{path}: safetensors file without a '{_SAFETENSORS_CONFIG_KEY}' header; "
+                                     "convert models with `python launch.py --model MODEL.pkl --convert "
+                                     "OUT.safetensors`")
+            try:
+                config = GeneratorConfig.from_dict(json.loads(meta[_SAFETENSORS_CONFIG_KEY]))
+            except (ConfigError, ValueError, TypeError, RecursionError) as exc:
+                raise ModelFileError(f"{path}: bad generator config in the header: {str(exc)[:300]}") from None
+            stored = {}
+            for name in f.keys():
+                info = f.get_slice(name)
+                dtype = _SAFETENSORS_DTYPES.get(info.get_dtype())
+                if dtype is None:
+                    raise ModelFileError(f"{path}: '{name[:60]}' has dtype {info.get_dtype()}, expected a float type")
+                stored[name] = (tuple(info.get_shape()), dtype)
+            return build_checked(path, config, stored, f.get_tensor)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
-    if _SAFETENSORS_CONFIG_KEY not in meta:
-        raise ModelFileError(f"{path}: safetensors file without a '{_SAFETENSORS_CONFIG_KEY}' header; "
-                             "convert models with `python launch.py --model MODEL.pkl --convert OUT.safetensors`")
-    try:
-        config = GeneratorConfig.from_dict(json.loads(meta[_SAFETENSORS_CONFIG_KEY]))
-    except (ConfigError, json.JSONDecodeError, TypeError) as exc:
-        raise ModelFileError(f"{path}: bad generator config in the header: {exc}") from None
-    G = Generator(config)
-    _load_state(path, G, tensors)
-    return G
+        raise ModelFileError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0][:200]})") from None
+
+
+_SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
