@@ -10,27 +10,28 @@ optionally with a class label for conditional models, or a saved latent from a `
   (a bare vector cannot tell Z from W when z_dim == w_dim, as in most models).
 
 Every keyframe resolves to an untruncated W [num_ws, w_dim] (and its z when it has one, for slerp walks).
+Latent files are untrusted input, read once each by :mod:`engine.latent.files`.
 
     >>> Keyframe.from_seed(42)
-    Keyframe(seed=42, class_index=None, path=None, space='w', row=0)
+    Keyframe(seed=42, class_index=None, path=None, space='w', row=0, origin=None)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Literal
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from engine.latent.files import MAX_ROWS, LatentFileError, LatentSpace, read_latents
 from engine.models.networks import Generator
 
-LatentSpace = Literal["w", "z"]
+__all__ = ["Keyframe", "LatentFileError", "LatentSpace", "MAX_KEYFRAMES", "ResolvedKeyframe", "keyframes_from_file",
+           "resolve_keyframe", "resolve_keyframes", "seed_to_z"]
 
-
-class LatentFileError(ValueError):
-    """A latent file that cannot be used; the message names the file and what was expected."""
+MAX_KEYFRAMES = MAX_ROWS        # keyframes in one walk
+_MAPPING_BATCH = 256            # seeds mapped per call when a walk is resolved
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,39 +43,45 @@ class Keyframe:
     path: str | None = None                 # .npy / .npz latent file
     space: LatentSpace = "w"                # how to read a bare vector in a .npy file
     row: int = 0                            # which row of a multi-row latent file
+    origin: str | None = dataclasses.field(default=None, compare=False)  # "file:line:column" it was written at
 
     def __post_init__(self) -> None:
         if (self.seed is None) == (self.path is None):
             raise ValueError("a keyframe needs exactly one of seed or path")
-        if self.seed is not None and not (0 <= self.seed < 2 ** 32):
+        if self.seed is not None and (isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32):
             raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.space not in ("w", "z"):
             raise ValueError(f"space must be 'w' or 'z', got {self.space!r}")
+        if self.class_index is not None and not 0 <= self.class_index < 2 ** 31:
+            raise ValueError(f"class must be a non-negative integer, got {self.class_index}")
 
     @classmethod
     def from_seed(cls, seed: int, class_index: int | None = None) -> Keyframe:
         return cls(seed=seed, class_index=class_index)
 
     def describe(self) -> str:
+        where = f"{self.origin}: " if self.origin else ""
         if self.seed is not None:
-            return f"seed {self.seed}" + (f" class {self.class_index}" if self.class_index is not None else "")
-        return f"{self.path}[{self.row}]"
+            return where + f"seed {self.seed}" + (f" class {self.class_index}" if self.class_index is not None else "")
+        return where + f"{self.path}[{self.row}]"
 
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedKeyframe:
-    """A keyframe as latents: untruncated ws [num_ws, w_dim] and, if it came from Z, its z [z_dim]."""
+    """A keyframe as latents: untruncated ws [num_ws, w_dim] and, if it came from Z, its z [z_dim].
+
+    ``ws`` of a seed or of a one-vector row is an expanded view of one w (all layers share it), so a
+    10,000-keyframe walk costs 10,000 w vectors, not 10,000 × num_ws.
+    """
 
     ws: torch.Tensor
     z: torch.Tensor | None
     c: torch.Tensor | None
 
 
-def keyframes_from_file(path: str, space: LatentSpace = "w") -> list[Keyframe]:
-    """One keyframe per row of a latent file (a projected_w.npz gives one)."""
-    array, _ = _read_latent_array(path, space)
-    rows = 1 if array.ndim == 1 else array.shape[0]
-    return [Keyframe(path=path, space=space, row=i) for i in range(rows)]
+def keyframes_from_file(path: str, space: LatentSpace = "w", origin: str | None = None) -> list[Keyframe]:
+    """One keyframe per row of a latent file (a projected_w.npz gives one); the file is read once."""
+    return [Keyframe(path=path, space=space, row=i, origin=origin) for i in range(read_latents(path, space).rows)]
 
 
 def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
@@ -83,36 +90,53 @@ def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
 
 
 def resolve_keyframe(kf: Keyframe, G: Generator) -> ResolvedKeyframe:
-    """Turn a keyframe into latents for ``G`` (mapping runs once here, in float32, untruncated)."""
+    """Turn one keyframe into latents for ``G`` (mapping runs here, in float32, untruncated)."""
+    return resolve_keyframes([kf], G)[0]
+
+
+def resolve_keyframes(keyframes: Sequence[Keyframe], G: Generator) -> list[ResolvedKeyframe]:
+    """Resolve many keyframes at once: every z (seeds and Z rows) goes through the mapping network in
+    batches, and each latent file is read once. Errors name the keyframe (and where it was written)."""
+    if len(keyframes) > MAX_KEYFRAMES:
+        raise ValueError(f"a walk holds at most {MAX_KEYFRAMES} keyframes, got {len(keyframes)}")
     device = G.device
-    c = _class_vector(kf, G)
-    if kf.seed is not None:
-        z = torch.from_numpy(seed_to_z(kf.seed, G.z_dim)).to(device=device, dtype=torch.float32)
-        return ResolvedKeyframe(ws=_map(G, z, c), z=z, c=c)
-    assert kf.path is not None
-    array, space = _read_latent_array(kf.path, kf.space)
-    if space == "z":
-        rows = array.reshape(-1, array.shape[-1])
-        if rows.shape[-1] != G.z_dim:
-            raise LatentFileError(f"{kf.path}: z vectors have {rows.shape[-1]} values, this model's z_dim is {G.z_dim}")
-        z = torch.from_numpy(_row(rows, kf)).to(device=device, dtype=torch.float32)
-        return ResolvedKeyframe(ws=_map(G, z, c), z=z, c=c)
-    if array.ndim == 3:  # [N, num_ws, w_dim]
-        if array.shape[1:] != (G.num_ws, G.w_dim):
-            raise LatentFileError(f"{kf.path}: ws of shape {list(array.shape[1:])}, this model needs "
-                                  f"[{G.num_ws}, {G.w_dim}]")
-        ws = torch.from_numpy(_row(array, kf))
-    else:  # one w per row, broadcast to every layer
-        rows = array.reshape(-1, array.shape[-1])
-        if rows.shape[-1] != G.w_dim:
-            raise LatentFileError(f"{kf.path}: w vectors have {rows.shape[-1]} values, this model's w_dim is {G.w_dim}")
-        ws = torch.from_numpy(_row(rows, kf)).unsqueeze(0).repeat(G.num_ws, 1)
-    return ResolvedKeyframe(ws=ws.to(device=device, dtype=torch.float32), z=None, c=c)
-
-
-def _map(G: Generator, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-    with torch.inference_mode():
-        return G.mapping(z.unsqueeze(0), None if c is None else c.unsqueeze(0))[0].clone()
+    resolved: list[ResolvedKeyframe | None] = [None] * len(keyframes)
+    to_map: list[tuple[int, np.ndarray, torch.Tensor | None]] = []     # (index, z, c)
+    for i, kf in enumerate(keyframes):
+        c = _class_vector(kf, G)
+        if kf.seed is not None:
+            to_map.append((i, seed_to_z(kf.seed, G.z_dim), c))
+            continue
+        assert kf.path is not None
+        latents = read_latents(kf.path, kf.space)
+        array, where = latents.array, f"{kf.origin + ': ' if kf.origin else ''}{kf.path}"
+        if latents.space == "z":
+            rows = array.reshape(-1, array.shape[-1])
+            if rows.shape[-1] != G.z_dim:
+                raise LatentFileError(f"{where}: z vectors have {rows.shape[-1]} values, this model's z_dim is {G.z_dim}")
+            to_map.append((i, _row(rows, kf, where), c))
+        elif array.ndim == 3:  # [N, num_ws, w_dim]
+            if array.shape[1:] != (G.num_ws, G.w_dim):
+                raise LatentFileError(f"{where}: ws of shape {list(array.shape[1:])}, this model needs "
+                                      f"[{G.num_ws}, {G.w_dim}]")
+            ws = torch.from_numpy(_row(array, kf, where)).to(device)
+            resolved[i] = ResolvedKeyframe(ws=ws, z=None, c=c)
+        else:  # one w per row, shared by every layer
+            rows = array.reshape(-1, array.shape[-1])
+            if rows.shape[-1] != G.w_dim:
+                raise LatentFileError(f"{where}: w vectors have {rows.shape[-1]} values, this model's w_dim is {G.w_dim}")
+            w = torch.from_numpy(_row(rows, kf, where)).to(device)
+            resolved[i] = ResolvedKeyframe(ws=w.expand(G.num_ws, -1), z=None, c=c)
+    for start in range(0, len(to_map), _MAPPING_BATCH):
+        batch = to_map[start:start + _MAPPING_BATCH]
+        z = torch.from_numpy(np.stack([item[1] for item in batch])).to(device=device, dtype=torch.float32)
+        cs = [item[2] for item in batch]
+        c = torch.stack(cs) if G.c_dim and all(v is not None for v in cs) else None  # type: ignore[misc]
+        with torch.inference_mode():
+            w = G.mapping(z, c)[:, 0].clone()  # untruncated: every layer holds the same w
+        for k, (i, _, ci) in enumerate(batch):
+            resolved[i] = ResolvedKeyframe(ws=w[k].expand(G.num_ws, -1), z=z[k], c=ci)
+    return [r for r in resolved if r is not None]
 
 
 def _class_vector(kf: Keyframe, G: Generator) -> torch.Tensor | None:
@@ -129,35 +153,7 @@ def _class_vector(kf: Keyframe, G: Generator) -> torch.Tensor | None:
     return c
 
 
-def _row(array: np.ndarray, kf: Keyframe) -> np.ndarray:
+def _row(array: np.ndarray, kf: Keyframe, where: str) -> np.ndarray:
     if not 0 <= kf.row < array.shape[0]:
-        raise LatentFileError(f"{kf.path}: row {kf.row} asked for, the file has {array.shape[0]}")
-    return np.ascontiguousarray(array[kf.row], dtype=np.float32)
-
-
-def _read_latent_array(path: str, space: LatentSpace) -> tuple[np.ndarray, LatentSpace]:
-    """Read a latent array (never a pickle) and tell which space it lives in."""
-    if not os.path.isfile(path):
-        raise LatentFileError(f"{path}: no such latent file")
-    try:
-        if path.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as data:
-                for key, key_space in (("w", "w"), ("ws", "w"), ("z", "z")):
-                    if key in data.files:
-                        array, space = data[key], key_space  # type: ignore[assignment]
-                        break
-                else:
-                    raise LatentFileError(f"{path}: expected an array named 'w', 'ws' or 'z', found {data.files}")
-        else:
-            array = np.load(path, allow_pickle=False)
-    except LatentFileError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise LatentFileError(f"{path}: not a readable .npy/.npz latent file ({exc})") from None
-    if not np.issubdtype(array.dtype, np.floating) or array.ndim == 0 or array.ndim > 3 or array.size == 0:
-        raise LatentFileError(f"{path}: expected a float array of 1-3 dims, got {array.dtype} {list(array.shape)}")
-    if not np.isfinite(array).all():
-        raise LatentFileError(f"{path}: the latents contain NaN or infinity")
-    if space == "z" and array.ndim == 3:
-        raise LatentFileError(f"{path}: z latents must be [z_dim] or [N, z_dim], got {list(array.shape)}")
-    return array, space
+        raise LatentFileError(f"{where}: row {kf.row} asked for, the file has {array.shape[0]}")
+    return np.array(array[kf.row], dtype=np.float32)   # a writable copy of our own

@@ -29,11 +29,13 @@ from typing import Literal
 import torch
 
 from engine.latent.interpolate import EASINGS, Easing, catmull_rom, ease, lerp, slerp
-from engine.latent.keyframes import Keyframe, ResolvedKeyframe, resolve_keyframe
+from engine.latent.keyframes import MAX_KEYFRAMES, Keyframe, ResolvedKeyframe, resolve_keyframe, resolve_keyframes
 from engine.models.networks import NOISE_MODES, Generator, NoiseMode
 
 Interpolation = Literal["linear", "slerp", "cubic"]
 INTERPOLATIONS: tuple[str, ...] = ("linear", "slerp", "cubic")
+SECONDS_PER_KEYFRAME = (0.01, 1e6)      # shorter is a strobe, longer is a still; outside this, time math degrades
+PSI_RANGE = (-1.0, 2.0)                 # truncation beyond this leaves the space the model was trained on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +66,20 @@ class WalkSettings:
     def __post_init__(self) -> None:
         if not self.keyframes:
             raise ValueError("a walk needs at least one keyframe")
-        if not (self.seconds_per_keyframe > 0 and math.isfinite(self.seconds_per_keyframe)):
-            raise ValueError(f"seconds_per_keyframe must be a positive number, got {self.seconds_per_keyframe!r}")
+        if len(self.keyframes) > MAX_KEYFRAMES:
+            raise ValueError(f"a walk holds at most {MAX_KEYFRAMES} keyframes, got {len(self.keyframes)}")
+        low, high = SECONDS_PER_KEYFRAME
+        if not (isinstance(self.seconds_per_keyframe, (int, float)) and low <= self.seconds_per_keyframe <= high):
+            raise ValueError(f"seconds_per_keyframe must be between {low:g} and {high:g}, got {self.seconds_per_keyframe!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if self.easing not in EASINGS:
             raise ValueError(f"easing must be one of {EASINGS}, got {self.easing!r}")
         if self.noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {self.noise_mode!r}")
-        if not math.isfinite(self.truncation_psi):
-            raise ValueError(f"truncation_psi must be a finite number, got {self.truncation_psi!r}")
+        if not (isinstance(self.truncation_psi, (int, float)) and PSI_RANGE[0] <= self.truncation_psi <= PSI_RANGE[1]):
+            raise ValueError(f"truncation_psi must be between {PSI_RANGE[0]:g} and {PSI_RANGE[1]:g}, "
+                             f"got {self.truncation_psi!r}")
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise ValueError(f"truncation_cutoff must be >= 0 or None, got {self.truncation_cutoff}")
 
@@ -104,13 +110,12 @@ class LatentWalker:
     def __init__(self, G: Generator, settings: WalkSettings) -> None:
         self.G = G
         self.settings = settings
-        self.points: list[ResolvedKeyframe] = [resolve_keyframe(kf, G) for kf in settings.keyframes]
+        self.points: list[ResolvedKeyframe] = resolve_keyframes(settings.keyframes, G)
         if settings.interpolation == "slerp":
             missing = [kf.describe() for kf, p in zip(settings.keyframes, self.points) if p.z is None]
             if missing:
                 raise ValueError(f"slerp walks in Z, but these keyframes are W latents: {missing}; "
                                  "use 'linear' or 'cubic'")
-        self._stacked = torch.stack([p.ws for p in self.points])  # [K, num_ws, w_dim]
         self._mix: tuple[torch.Tensor, int, int] | None = None
         if settings.style_mix is not None:
             mix = settings.style_mix
@@ -151,7 +156,7 @@ class LatentWalker:
             with torch.inference_mode():
                 return self.G.mapping(z.unsqueeze(0), None if c is None else c.unsqueeze(0))[0]
         def at(n: int) -> torch.Tensor:
-            return self._stacked[n % k] if s.loop else self._stacked[min(max(n, 0), k - 1)]
+            return self.points[n % k if s.loop else min(max(n, 0), k - 1)].ws
         return catmull_rom(at(i - 1), at(i), at(i + 1), at(i + 2), u)
 
     def ws_at(self, t: float, truncation_psi: float | None = None,
