@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.video import OutputError, open_sink
 
     if args.list_screens:
-        from engine.outputs import DisplayError, list_screens
+        from engine.gl.outputs import DisplayError, list_screens
         try:
             print("\n".join(list_screens()))
         except DisplayError as exc:
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     live = args.render is None and args.convert is None
     if live and not args.headless:
-        from engine.outputs import DisplayError, require_display
+        from engine.gl.outputs import DisplayError, require_display
         try:
             require_display()  # fail in one line before loading anything when there is no display
         except DisplayError as exc:
@@ -330,7 +330,7 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
     from engine.live import LiveEngine, engine_params
-    from engine.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
+    from engine.gl.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
                                 shared_egl_context)
     from engine.worker import GeneratorWorker
 

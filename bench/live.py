@@ -28,7 +28,7 @@ from engine.generate import FrameSynthesizer  # noqa: E402
 from engine.latent import Keyframe, LatentWalker, WalkSettings  # noqa: E402
 from engine.live import LiveEngine  # noqa: E402
 from engine.models import Generator, load_generator  # noqa: E402
-from engine.outputs import HeadlessOutput, OutputSpec, shared_egl_context  # noqa: E402
+from engine.gl.outputs import HeadlessOutput, OutputSpec, shared_egl_context  # noqa: E402
 from engine.params import ParamStore  # noqa: E402
 from engine.worker import GeneratorWorker  # noqa: E402
 

@@ -18,25 +18,31 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
 from engine.clock import Clock, WallClock
-from engine.hud import hud_image
+from engine.gl.hud import hud_image
 from engine.latent.walker import LatentWalker, WalkFrame
+from engine.logs import Throttle
 from engine.models.networks import Generator
-from engine.outputs import Output, WindowOutput
+from engine.gl.outputs import Output, WindowOutput
 from engine.params import ParamSpec, ParamStore
 from engine.worker import GeneratorWorker
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:  # the show package imports this module; at run time the runner is only passed in
     from engine.show.model import Show
     from engine.show.runner import ShowRunner
 
 log = logging.getLogger(__name__)
+_throttle = Throttle(log)
+FAULT_SHOWN_SECONDS = 10.0      # how long the HUD shows a stage's last fault after it stops happening
 
 ENGINE_PARAMS = (
     ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
@@ -61,11 +67,15 @@ class LatentSource(Protocol):
 
 
 class ShowWatcher:
-    """Re-reads a show file when it changes; an invalid file is reported and the running show goes on."""
+    """Re-reads a show file when it changes, on a thread of its own (validating a large show takes time the
+    display does not have); the frame loop applies a valid result between two frames. An invalid file is
+    reported and the running show goes on."""
 
     def __init__(self, path: str, load: Callable[[str], Show], apply: Callable[[Show], str]) -> None:
         self.path, self._load, self._apply = path, load, apply
         self._mtime = self._stat()
+        self._thread: threading.Thread | None = None
+        self._result: tuple[Show | None, str | None] | None = None
 
     def _stat(self) -> float | None:
         try:
@@ -73,18 +83,32 @@ class ShowWatcher:
         except OSError:
             return None
 
-    def poll(self) -> list[str]:
-        mtime = self._stat()
-        if mtime is None or mtime == self._mtime:
-            return []
-        self._mtime = mtime
+    def _read(self) -> None:
         try:
-            show = self._load(self.path)
+            self._result = (self._load(self.path), None)
         except Exception as exc:  # ShowLoadError lists every problem; anything else is reported the same way
-            lines = str(exc).splitlines()
-            log.error("show file not reloaded, the running show continues:\n%s", str(exc))
-            return [f"show not reloaded ({len(lines)} errors): {lines[0]}"] if lines else ["show not reloaded"]
-        return [self._apply(show)]
+            self._result = (None, str(exc))
+
+    def poll(self) -> list[str]:
+        """Never blocks: applies a finished reload, or starts one when the file changed."""
+        messages: list[str] = []
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None
+            assert self._result is not None
+            show, error = self._result
+            if show is not None:
+                messages.append(self._apply(show))
+            else:
+                lines = (error or "").splitlines()
+                log.error("show file not reloaded, the running show continues:\n%s", error)
+                messages.append(f"show not reloaded ({len(lines)} errors): {lines[0]}" if lines else
+                                "show not reloaded")
+        mtime = self._stat()
+        if self._thread is None and mtime is not None and mtime != self._mtime:
+            self._mtime = mtime
+            self._thread = threading.Thread(target=self._read, name="show-reload", daemon=True)
+            self._thread.start()
+        return messages
 
 
 @dataclasses.dataclass
@@ -121,6 +145,7 @@ class LiveEngine:
         self.running = False
         self.stats = LoopStats()
         self.messages: list[str] = []           # the latest operator messages (warnings start with "!")
+        self.faults: dict[str, tuple[str, float]] = {}   # stage -> (last failure, engine time), for the HUD
         self._last_now: float | None = None
         self._last_poll = 0.0
         self._hud: np.ndarray | None = None
@@ -146,33 +171,44 @@ class LiveEngine:
             output.compositor.chain = list(chain)
 
     def frame(self) -> None:
-        """One display frame. Never raises: failures are logged and the loop goes on."""
+        """One display frame. Never raises: each stage (parameters, cues, walk, each output, polls) is
+        guarded on its own, so a failure in one is reported (log, HUD) and the others go on; the screen keeps
+        the last good generated frames."""
         now = self.clock.now()
-        self.params.advance(now)
+        self._guard("parameters", self.params.advance, now)
         values = self.params.snapshot()
         if self._last_now is not None:
             self.walk_time += (now - self._last_now) * values["walk.speed"]
         self._last_now = now
-        try:
-            if self.runner is not None:
-                self.runner.update(now, self.walk_time)
-                values = self.params.snapshot()  # fades changed parameters for this frame
-            self.worker.request(self.source.frame_at(self.walk_time, truncation_psi=values["gen.psi"]))
-        except Exception as exc:  # a bad parameter, cue or walk must not stop the display
-            self._note(f"walk: {type(exc).__name__}: {exc}")
+        if self.runner is not None:
+            self._guard("cues", self.runner.update, now, self.walk_time)
+            values = self.params.snapshot()  # fades changed parameters for this frame
+        request = self._guard("walk", self.source.frame_at, self.walk_time, values["gen.psi"])
+        if request is not None:
+            self.worker.request(request)
         frames = self.worker.frames.snapshot()
-        overlay = self._overlay(now) if self.show_hud else None
-        for output in self.outputs:
-            output.draw(now, frames, values, overlay)
+        overlay = self._guard("hud", self._overlay, now) if self.show_hud else None
+        for i, output in enumerate(self.outputs):
+            self._guard(f"output {i}", output.draw, now, frames, values, overlay)
         if now - self._last_poll >= self.shader_poll_seconds:
             self._last_poll = now
-            for output in self.outputs:
-                for message in output.poll_shaders():
+            for i, output in enumerate(self.outputs):
+                for message in self._guard(f"shaders {i}", output.poll_shaders) or []:
                     self._note(message)
             if self.show_watcher is not None:
-                for message in self.show_watcher.poll():
+                for message in self._guard("show reload", self.show_watcher.poll) or []:
                     self._note(message)
         self._measure(now)
+
+    def _guard(self, stage: str, step: Callable[..., _T], *args: object) -> _T | None:
+        """Run one stage of the frame; a failure is logged (rate-limited) and shown on the HUD, never raised."""
+        try:
+            return step(*args)
+        except Exception as exc:  # a bad parameter, cue, walk or output must not stop the display
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            self.faults[stage] = (message, self._last_now or 0.0)
+            _throttle.error(stage, "%s failed (the show goes on): %s", stage, message, exc_info=True)
+            return None
 
     def run(self, duration: float | None = None, max_frames: int | None = None) -> LoopStats:
         """The main loop: events, one frame, present, pace. Returns the final statistics."""
@@ -240,8 +276,12 @@ class LiveEngine:
                 standby = self.runner.standby
                 running = ", ".join(r.cue.id for r in self.runner.running) or "-"
                 lines.append(f"standby {standby.label if standby else '(end)'}   running {running}")
-            if status.last_error:
-                lines.append("! generator: " + status.last_error[:70])
+            recent = status.recent_error()
+            if recent:
+                lines.append("! generator: " + recent[:70])
+            for stage, (message, at) in list(self.faults.items()):
+                if now - at <= FAULT_SHOWN_SECONDS:
+                    lines.append(f"! {stage}: {message[:70]}")
             for output in self.outputs:
                 lines.extend("! " + m[:80] for m in output.compositor.errors.values())
             lines.extend(m[:80] for m in self.messages)

@@ -21,11 +21,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.generate import FrameSynthesizer
+from engine.generate import FrameSynthesizer, NonFiniteFrame
 from engine.latent.walker import LatentWalker
 from engine.video import FrameSink, fit_frame, open_sink
 
 _END = object()
+MAX_RENDER_FRAMES = 10_000_000      # about 3.9 days at 30 fps; beyond that a command-line typo, not a render
+
+
+class RenderError(Exception):
+    """A render that had to stop; the message names the frame and what was wrong (one line)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +45,15 @@ class RenderSettings:
 
     def frame_count(self, walk_duration: float) -> int:
         if self.frames is not None:
-            return self.frames
-        seconds = self.duration if self.duration is not None else walk_duration
-        return max(1, int(math.ceil(seconds * self.fps - 1e-9)))
+            count = self.frames
+        else:
+            seconds = self.duration if self.duration is not None else walk_duration
+            count = max(1, math.ceil(seconds * self.fps - 1e-9)) if math.isfinite(seconds * self.fps) else -1
+        if not 1 <= count <= MAX_RENDER_FRAMES:
+            raise RenderError(f"a render of {count if count > 0 else 'unbounded'} frames; at most "
+                              f"{MAX_RENDER_FRAMES} (about {MAX_RENDER_FRAMES / self.fps / 86400:.1f} days at "
+                              f"{self.fps:g} fps)")
+        return count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +114,11 @@ def render_frames(produce: Callable[[int, float], np.ndarray], total: int, outpu
     try:
         for i in range(total):
             t0 = time.perf_counter()
-            frame = produce(i, i / settings.fps)
+            try:
+                frame = produce(i, i / settings.fps)
+            except NonFiniteFrame as exc:  # the frame guard: never a black or garbage frame in a video
+                raise RenderError(f"frame {i} (t = {i / settings.fps:.3f} s): {exc}; stopped with {i} frames "
+                                  f"written to {sink.path}") from None
             generating += time.perf_counter() - t0
             writer.put(frame)
             if progress is not None:

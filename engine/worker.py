@@ -25,10 +25,12 @@ import time
 
 import numpy as np
 
-from engine.generate import FrameSynthesizer
+from engine.generate import FrameSynthesizer, NonFiniteFrame
 from engine.latent.walker import WalkFrame
+from engine.logs import Throttle
 
 log = logging.getLogger(__name__)
+_throttle = Throttle(log)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +77,14 @@ class WorkerStatus:
     errors: int = 0                     # generation attempts that raised
     superseded: int = 0                 # requests replaced before they were started
     last_error: str | None = None       # the most recent error, as one line
+    last_error_at: float = 0.0          # time.perf_counter() of that error (the HUD shows recent ones)
     last_frame_seconds: float = 0.0     # generation time of the most recent frame
+
+    def recent_error(self, within: float = 10.0) -> str | None:
+        """The last error if it happened less than ``within`` seconds ago."""
+        if self.last_error is not None and time.perf_counter() - self.last_error_at < within:
+            return self.last_error
+        return None
 
 
 class GeneratorWorker:
@@ -137,12 +146,20 @@ class GeneratorWorker:
             started = time.perf_counter()
             try:
                 rgb = self.synthesizer.render(frame)
+            except NonFiniteFrame as exc:  # the frame guard: the last good frame stays on screen
+                self._fail(f"frame skipped: {exc}", traceback=False)
+                continue
             except Exception as exc:  # reported, never raised: the display keeps the last good frame
-                self.status.errors += 1
-                self.status.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                log.exception("generator failed on the frame for t=%.3f", frame.t)
+                self._fail(f"{type(exc).__name__}: {exc}", traceback=True)
                 continue
             done = time.perf_counter()
             self.status.frames += 1
             self.status.last_frame_seconds = done - started
             self.frames.put(GeneratedFrame(rgb=rgb, stamp=frame.t, sequence=sequence, latency=done - posted))
+
+    def _fail(self, message: str, traceback: bool) -> None:
+        line = message.splitlines()[0] if message else "error"
+        self.status.errors += 1
+        self.status.last_error = line
+        self.status.last_error_at = time.perf_counter()
+        _throttle.error("generator", "generator: %s", line, exc_info=traceback)

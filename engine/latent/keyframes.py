@@ -130,8 +130,8 @@ def resolve_keyframes(keyframes: Sequence[Keyframe], G: Generator) -> list[Resol
     for start in range(0, len(to_map), _MAPPING_BATCH):
         batch = to_map[start:start + _MAPPING_BATCH]
         z = torch.from_numpy(np.stack([item[1] for item in batch])).to(device=device, dtype=torch.float32)
-        cs = [item[2] for item in batch]
-        c = torch.stack(cs) if G.c_dim and all(v is not None for v in cs) else None  # type: ignore[misc]
+        cs = [item[2] for item in batch if item[2] is not None]
+        c = torch.stack(cs) if G.c_dim else None   # conditional models: every keyframe has its class
         with torch.inference_mode():
             w = G.mapping(z, c)[:, 0].clone()  # untruncated: every layer holds the same w
         for k, (i, _, ci) in enumerate(batch):

@@ -70,7 +70,7 @@ class Vocabulary:
 def engine_vocabulary(shader_dir: str) -> Vocabulary:
     """Engine parameters plus the effects (and their parameters) found in ``shader_dir``."""
     from engine.live import ENGINE_PARAMS
-    from engine.shaders import ShaderCompileError, parse_params
+    from engine.gl.shaders import ShaderCompileError, parse_params
     params = {p.key: p for p in ENGINE_PARAMS}
     shaders = []
     for name in sorted(os.listdir(shader_dir)) if os.path.isdir(shader_dir) else []:

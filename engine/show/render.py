@@ -18,7 +18,7 @@ import numpy as np
 from engine.generate import FrameSynthesizer
 from engine.live import engine_params
 from engine.models.networks import Generator
-from engine.outputs import HeadlessOutput, OutputSpec, shared_egl_context
+from engine.gl.outputs import HeadlessOutput, OutputSpec, shared_egl_context
 from engine.render import RenderSettings, RenderStats, render_frames
 from engine.show.model import Show
 from engine.show.runner import ShowRunner

@@ -11,7 +11,7 @@ import pytest
 from engine.generate import FrameSynthesizer
 from engine.latent import Keyframe, LatentWalker, WalkSettings
 from engine.live import LiveEngine
-from engine.outputs import HeadlessOutput, OutputSpec
+from engine.gl.outputs import HeadlessOutput, OutputSpec
 from engine.params import ParamStore
 from engine.worker import GeneratorWorker
 from tests.conftest import ROOT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from engine.generate import FrameSynthesizer
 from engine.live import LiveEngine, ShowWatcher, engine_params
-from engine.outputs import HeadlessOutput, OutputSpec
+from engine.gl.outputs import HeadlessOutput, OutputSpec
 from engine.render import RenderSettings
 from engine.show import ShowRunner, load_show
 from engine.show.render import render_show
@@ -32,6 +33,16 @@ cues:
 """
 
 
+def frames_until(engine, condition, limit: int = 2000) -> int:
+    """Run display frames until ``condition()`` holds (a reload lands on a frame of its own); how many ran."""
+    for count in range(1, limit + 1):
+        engine.frame()
+        if condition():
+            return count
+        time.sleep(0.005)
+    raise AssertionError("the condition never came true")
+
+
 def test_hot_reload_of_a_valid_and_an_invalid_show_during_a_headless_run(gl, default_generator, tmp_path):
     path = tmp_path / "show.yaml"
     path.write_text(SHOW)
@@ -47,21 +58,19 @@ def test_hot_reload_of_a_valid_and_an_invalid_show_during_a_headless_run(gl, def
         for _ in range(5):
             engine.frame()
         frames_before = engine.stats.display_frames
-        # A valid edit: cue b renamed and a cue c added. Applied between two frames, the show goes on.
+        # A valid edit: cue b renamed and a cue c added. Validated off the display thread, applied between
+        # two frames; the show goes on meanwhile.
         path.write_text(SHOW.replace("id: b", "id: b2") + "  - id: c\n    actions: [{set: {gen.psi: 0.3}}]\n")
         os.utime(path, (1e9, 1e9))
-        engine.frame()
+        frames = frames_until(engine, lambda: any("reloaded" in m for m in engine.messages))
         assert [c.id for c in runner.show.cues] == ["a", "b2", "c"]
-        assert any("reloaded" in m for m in engine.messages)
         # An invalid edit: reported, the running show stays as it was.
         path.write_text(SHOW.replace("to: 1.0", "to: 7.0"))
         os.utime(path, (2e9, 2e9))
-        engine.frame()
+        frames += frames_until(engine, lambda: any("not reloaded" in m for m in engine.messages))
         assert [c.id for c in runner.show.cues] == ["a", "b2", "c"]
         assert any("not reloaded" in m and "E005" in m for m in engine.messages)
-        for _ in range(3):
-            engine.frame()
-        assert engine.stats.display_frames == frames_before + 5   # no frame was dropped
+        assert engine.stats.display_frames == frames_before + frames   # no frame was dropped
     finally:
         engine.close()
 

@@ -1,7 +1,7 @@
 """Outputs: where composited frames go — pyglet windows (one per projector) or offscreen framebuffers.
 
 Each output has its own GL framebuffer that the compositor draws into (reading back from our own framebuffer
-is reliable everywhere, unlike the window's), its own :class:`~engine.compositor.Compositor` (region of the
+is reliable everywhere, unlike the window's), its own :class:`~engine.gl.compositor.Compositor` (region of the
 canvas, fit mode, effect chain) and, for windows, a blit to the screen and a buffer flip paced by vsync where
 the display has it.
 
@@ -21,12 +21,15 @@ from collections.abc import Callable
 import moderngl
 import numpy as np
 
-from engine.compositor import DEFAULT_CHAIN, Compositor, Layout, unbind_framebuffers
+from engine.gl.compositor import DEFAULT_CHAIN, Compositor, Layout
+from engine.gl.probe import DEFAULT_DRAW_BUDGET_MS
+from engine.gl.resources import GLResources, RenderTarget
+from engine.gl.shaders import ShaderLibrary
 from engine.params import ParamStore
-from engine.shaders import ShaderLibrary
 from engine.worker import GeneratedFrame
 
 log = logging.getLogger(__name__)
+MAX_OUTPUT_SIDE = 8192          # 8K a side; a larger canvas is several outputs, each with its region
 
 
 class DisplayError(Exception):
@@ -45,8 +48,9 @@ class OutputSpec:
     chain: tuple[str, ...] = DEFAULT_CHAIN                         # effect files from shaders/, in order
 
     def __post_init__(self) -> None:
-        if min(self.size) < 1:
-            raise ValueError(f"output size must be positive, got {self.size}")
+        w, h = self.size
+        if not (isinstance(w, int) and isinstance(h, int) and 16 <= w <= MAX_OUTPUT_SIDE and 16 <= h <= MAX_OUTPUT_SIDE):
+            raise ValueError(f"output size must be 16..{MAX_OUTPUT_SIDE} pixels a side, got {w}x{h}")
         Layout(canvas_size=self.size, region=self.region, fit=self.fit)  # validates region and fit
 
     def canvas_size(self) -> tuple[int, int]:
@@ -55,41 +59,48 @@ class OutputSpec:
 
 
 class Output(abc.ABC):
-    """Something that shows frames."""
+    """Something that shows frames. Its GL objects are all made through ``self.gl`` and released by close()."""
 
     spec: OutputSpec
     ctx: moderngl.Context
+    gl: GLResources
     compositor: Compositor
-    target: moderngl.Framebuffer
+    target: RenderTarget
 
-    def _setup(self, shader_dir: str, params: ParamStore, size: tuple[int, int]) -> None:
-        self.shaders = ShaderLibrary(self.ctx, shader_dir, params)
+    def _setup(self, shader_dir: str, params: ParamStore, size: tuple[int, int],
+               shader_budget_ms: float = DEFAULT_DRAW_BUDGET_MS) -> None:
+        self.gl = GLResources(self.ctx)
+        self.shaders = ShaderLibrary(self.gl, shader_dir, params, shader_budget_ms, pixels=size[0] * size[1])
         self._build(size)
 
     def _build(self, size: tuple[int, int]) -> None:
+        limit = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", MAX_OUTPUT_SIDE))
+        if max(size) > limit:
+            raise DisplayError(f"an output of {size[0]}x{size[1]} is larger than this GPU's textures "
+                               f"({limit} pixels a side)")
         layout = Layout(canvas_size=self.spec.canvas_size(), region=self.spec.region, fit=self.spec.fit)
-        self._texture = self.ctx.texture(size, 4)
-        self.target = self.ctx.framebuffer(color_attachments=[self._texture])
-        self.compositor = Compositor(self.ctx, self.shaders, size, layout, self.spec.chain)
+        self.target = self.gl.target(size)
+        self.shaders.pixels = size[0] * size[1]
+        self.compositor = Compositor(self.gl, self.shaders, size, layout, self.spec.chain)
 
     def resize(self, size: tuple[int, int]) -> None:
         if size == self.compositor.output_size or min(size) < 1:
             return
+        chain = self.compositor.chain
         self.compositor.release()
-        unbind_framebuffers(self.ctx)
-        self.target.release()
-        self._texture.release()
+        self.gl.release(self.target)
         self._build(size)
+        self.compositor.chain = chain
 
     def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
              overlay: np.ndarray | None = None, blend: bool = True) -> None:
         """Composite one display frame into this output's framebuffer."""
-        self.compositor.render(now, frames, params, self.target, overlay, blend)
+        self.compositor.render(now, frames, params, self.target.fbo, overlay, blend)
 
     def read(self) -> np.ndarray:
         """The last composited frame as [H, W, 3] uint8, top row first."""
         w, h = self.compositor.output_size
-        data = self.target.read(components=3, alignment=1)
+        data = self.target.fbo.read(components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
 
     def poll_shaders(self) -> list[str]:
@@ -100,9 +111,8 @@ class Output(abc.ABC):
 
     def close(self) -> None:
         self.compositor.release()
-        unbind_framebuffers(self.ctx)
-        self.target.release()
-        self._texture.release()
+        self.shaders.release()
+        self.gl.release_all()
 
 
 def is_software_gl(ctx: moderngl.Context) -> bool:
@@ -119,9 +129,10 @@ def shared_egl_context() -> moderngl.Context:
 class HeadlessOutput(Output):
     """An output that renders offscreen: for servers, tests and benchmarks."""
 
-    def __init__(self, ctx: moderngl.Context, shader_dir: str, params: ParamStore, spec: OutputSpec) -> None:
+    def __init__(self, ctx: moderngl.Context, shader_dir: str, params: ParamStore, spec: OutputSpec,
+                 shader_budget_ms: float = DEFAULT_DRAW_BUDGET_MS) -> None:
         self.spec, self.ctx = spec, ctx
-        self._setup(shader_dir, params, spec.size)
+        self._setup(shader_dir, params, spec.size, shader_budget_ms)
 
 
 def list_screens() -> list[str]:
@@ -154,7 +165,8 @@ class WindowOutput(Output):
     """
 
     def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
-                 on_key: Callable[[str], None] | None = None, vsync: bool = True) -> None:
+                 on_key: Callable[[str], None] | None = None, vsync: bool = True,
+                 shader_budget_ms: float = DEFAULT_DRAW_BUDGET_MS) -> None:
         pyglet = require_display()
         self.spec = spec
         try:
@@ -176,7 +188,7 @@ class WindowOutput(Output):
             raise DisplayError(f"cannot open a window ({type(exc).__name__}: {exc})") from None
         self.window.switch_to()
         self.ctx = moderngl.create_context()
-        self._setup(shader_dir, params, self.window.get_framebuffer_size())
+        self._setup(shader_dir, params, self.window.get_framebuffer_size(), shader_budget_ms)
         self.on_key = on_key  # receives 'hud' and 'quit'; may be set after construction
         self.closed = False
         keys = pyglet.window.key
@@ -207,7 +219,7 @@ class WindowOutput(Output):
 
     def present(self) -> None:
         self.window.switch_to()
-        self.ctx.copy_framebuffer(self.ctx.screen, self.target)
+        self.ctx.copy_framebuffer(self.ctx.screen, self.target.fbo)
         self.window.flip()
 
     def dispatch_events(self) -> None:

@@ -13,10 +13,15 @@ Per output, every display frame:
 4. **Present**: ``hud.glsl`` draws the result (with the operator overlay if any) into the target framebuffer.
 
 Nothing raises out of :meth:`Compositor.render`: a failing stage is reported in :attr:`Compositor.errors`
-and skipped, and without any generated frame yet the picture is black.
+and skipped, and without any generated frame yet the picture is black. Every GL object is made once, through
+the output's :class:`~engine.gl.resources.GLResources`, and released by :meth:`Compositor.release` (or when an
+effect leaves the chain): a long show creates nothing per frame.
 
-    >>> comp = Compositor(ctx, ShaderLibrary(ctx, "shaders", params), (1920, 1080))   # doctest: +SKIP
-    >>> comp.render(now, worker.frames.snapshot(), params.snapshot(), fbo)          # doctest: +SKIP
+Shaders see ``u_time`` as engine seconds **wrapped every hour** (:data:`TIME_WRAP_SECONDS`): a float32 uniform
+that counted weeks would keep only about a tenth of a second of precision; at an hour it keeps 0.25 ms.
+
+    >>> comp = Compositor(gl, ShaderLibrary(gl, "shaders", params), (1920, 1080))     # doctest: +SKIP
+    >>> comp.render(now, worker.frames.snapshot(), params.snapshot(), fbo)            # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ from collections.abc import Sequence
 import moderngl
 import numpy as np
 
-from engine.shaders import Effect, ShaderCompileError, ShaderLibrary
+from engine.gl.resources import GLResources, RenderTarget
+from engine.gl.shaders import STAGES, ShaderLibrary
+from engine.logs import Throttle
 from engine.worker import GeneratedFrame
 
 log = logging.getLogger(__name__)
+_throttle = Throttle(log)
+TIME_WRAP_SECONDS = 3600.0
 
 FIT_MODES: tuple[str, ...] = ("fit", "fill", "stretch")
+MIN_REGION = 0.001      # the smallest part of the canvas an output may show (a thousandth of its width)
 DEFAULT_CHAIN: tuple[str, ...] = ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
 
 
@@ -70,49 +80,56 @@ class Layout:
 
     def __post_init__(self) -> None:
         x, y, w, h = self.region
-        if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
-            raise ValueError(f"region must lie inside the canvas (x, y, w, h in 0..1), got {self.region}")
+        if not (0 <= x < 1 and 0 <= y < 1 and MIN_REGION <= w <= 1 - x + 1e-9 and MIN_REGION <= h <= 1 - y + 1e-9):
+            raise ValueError(f"region must lie inside the canvas (x, y, w, h in 0..1, width and height at least "
+                             f"{MIN_REGION:g}), got {self.region}")
         if self.fit not in FIT_MODES:
             raise ValueError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
 
 
-class _Target:
-    """A colour texture with its framebuffer."""
-
-    def __init__(self, ctx: moderngl.Context, size: tuple[int, int]) -> None:
-        self.texture = ctx.texture(size, 4)
-        self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.texture.repeat_x = self.texture.repeat_y = False
-        self.fbo = ctx.framebuffer(color_attachments=[self.texture])
-        self.fbo.clear(0.0, 0.0, 0.0, 1.0)
-
-    def release(self) -> None:
-        self.fbo.release()
-        self.texture.release()
-
-
 class Compositor:
-    """Draws one output. Owns its textures; shares the shader library of its GL context."""
+    """Draws one output. Owns its textures (through ``gl``); shares the shader library of its context."""
 
-    def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary, output_size: tuple[int, int],
+    def __init__(self, gl: GLResources, shaders: ShaderLibrary, output_size: tuple[int, int],
                  layout: Layout | None = None, chain: Sequence[str] = DEFAULT_CHAIN) -> None:
-        self.ctx = ctx
+        self.gl = gl
+        self.ctx = gl.ctx
         self.shaders = shaders
         self.output_size = output_size
         self.layout = layout or Layout(canvas_size=output_size)
-        self.chain = list(chain)
-        self.errors: dict[str, str] = {}
-        self.blend = shaders.get("blend")
-        self.present = shaders.get("hud")
-        for name in self.chain:  # compile now: a broken effect is reported at start, then skipped
-            self._effect(name)
+        self._chain = list(chain)
+        self._render_error: str | None = None
+        shaders.preload([*STAGES, *self._chain])  # probed and compiled now: a broken effect is reported at start
         self._frames: list[moderngl.Texture] = []
         self._sequences: list[int] = []
         self._arrivals: list[float] = []
-        self._stage = [_Target(ctx, output_size), _Target(ctx, output_size)]
-        self._history: dict[str, list[_Target]] = {}
+        self._stage = [gl.target(output_size), gl.target(output_size)]
+        self._history: dict[str, tuple[RenderTarget, RenderTarget]] = {}
         self._overlay: moderngl.Texture | None = None
         self.last_weight = 1.0
+        self.skip_at_defaults = True      # effects whose parameters sit at their defaults cost nothing
+
+    @property
+    def chain(self) -> list[str]:
+        return list(self._chain)
+
+    @chain.setter
+    def chain(self, names: Sequence[str]) -> None:
+        """Replace the effect chain; effects that leave it give back their feedback textures."""
+        self._chain = list(names)
+        for name in [n for n in self._history if n not in self._chain]:
+            self.gl.release(*self._history.pop(name))
+        for name in self._chain:
+            self.shaders.get(name)  # a new effect is probed in the background and joins when accepted
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Why parts of this output are not running, by stage or effect (for the HUD)."""
+        found = {name: str(self.shaders.errors[name]) for name in (*STAGES, *self._chain)
+                 if name in self.shaders.errors}
+        if self._render_error is not None:
+            found["render"] = self._render_error
+        return found
 
     # ---------------------------------------------------------------------------------------------- frames
     def _upload(self, frame: GeneratedFrame, now: float) -> None:
@@ -123,12 +140,10 @@ class Compositor:
             self._sequences.pop(0)
             self._arrivals.pop(0)
             if texture.size != (w, h):
-                texture.release()
+                self.gl.release(texture)
                 texture = None
         if texture is None:
-            texture = self.ctx.texture((w, h), 3)
-            texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            texture.repeat_x = texture.repeat_y = False
+            texture = self.gl.texture((w, h), 3)
         texture.write(np.ascontiguousarray(frame.rgb).tobytes(), alignment=1)
         self._frames.append(texture)
         self._sequences.append(frame.sequence)
@@ -152,11 +167,12 @@ class Compositor:
             source = self._blend_pass(now, blend)
             source = self._effect_passes(source, now, params)
             self._present_pass(source, target, overlay)
+            self._render_error = None
         except Exception as exc:  # a GL failure must not stop the show; it is reported and retried
-            self.errors["render"] = f"{type(exc).__name__}: {exc}"
-            log.exception("compositor frame failed")
+            self._render_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            _throttle.error("render", "compositor frame failed: %s", self._render_error, exc_info=True)
 
-    def _blend_pass(self, now: float, blend: bool = True) -> _Target:
+    def _blend_pass(self, now: float, blend: bool = True) -> RenderTarget:
         out = self._stage[0]
         out.fbo.use()
         if not self._frames:
@@ -165,31 +181,38 @@ class Compositor:
         prev, nxt = (self._frames[0], self._frames[-1])
         arrivals = (self._arrivals[0], self._arrivals[-1]) if len(self._frames) == 2 else None
         self.last_weight = blend_weight(now, arrivals) if blend else 1.0
-        image_size = nxt.size
-        canvas = self.layout.canvas_size
-        prog = self.blend.program
+        stage = self.shaders.stage("blend")
+        prog = stage.program
         prev.use(0)
         nxt.use(1)
         _set(prog, "u_prev", 0)
         _set(prog, "u_next", 1)
         _set(prog, "u_weight", self.last_weight)
         _set(prog, "u_region", self.layout.region)
-        _set(prog, "u_fit", fit_transform(image_size, canvas, self.layout.fit))
-        self.blend.vao.render(moderngl.TRIANGLES, vertices=3)
+        _set(prog, "u_fit", fit_transform(nxt.size, self.layout.canvas_size, self.layout.fit))
+        stage.vao.render(moderngl.TRIANGLES, vertices=3)
         return out
 
-    def _effect_passes(self, source: _Target, now: float, params: dict[str, float]) -> _Target:
-        for name in self.chain:
-            effect = self._effect(name)
-            if effect is None or effect.at_defaults(params):
+    def _history_of(self, name: str) -> tuple[RenderTarget, RenderTarget]:
+        """This effect's two feedback targets (made once; they swap roles every frame)."""
+        pair = self._history.get(name)
+        if pair is None:
+            pair = (self.gl.target(self.output_size), self.gl.target(self.output_size))
+            self._history[name] = pair
+        return pair
+
+    def _effect_passes(self, source: RenderTarget, now: float, params: dict[str, float]) -> RenderTarget:
+        time_uniform = now % TIME_WRAP_SECONDS
+        for name in self._chain:
+            effect = self.shaders.get(name)
+            if effect is None or (self.skip_at_defaults and effect.at_defaults(params)):
                 continue
+            previous: RenderTarget | None = None
             if effect.uses_history:
-                history = self._history.setdefault(name, [_Target(self.ctx, self.output_size),
-                                                          _Target(self.ctx, self.output_size)])
-                out, previous = history[0], history[1]
-                history.reverse()
+                out, previous = self._history_of(name)
+                self._history[name] = (previous, out)  # next frame draws into this frame's history
             else:
-                out, previous = (self._stage[1] if source is self._stage[0] else self._stage[0]), None
+                out = self._stage[1] if source is self._stage[0] else self._stage[0]
             out.fbo.use()
             prog = effect.program
             source.texture.use(0)
@@ -198,25 +221,25 @@ class Compositor:
                 previous.texture.use(1)
                 _set(prog, "u_history", 1)
             _set(prog, "u_resolution", self.output_size)
-            _set(prog, "u_time", now)
+            _set(prog, "u_time", time_uniform)
             for spec in effect.params:
                 _set(prog, spec.key.split(".", 1)[1], params.get(spec.key, spec.default))
             effect.vao.render(moderngl.TRIANGLES, vertices=3)
-            source = out  # a stage texture, or this effect's history texture (which stays as drawn)
+            source = out  # a stage target, or this effect's history target (which stays as drawn)
         return source
 
-    def _present_pass(self, source: _Target, target: moderngl.Framebuffer, overlay: np.ndarray | None) -> None:
+    def _present_pass(self, source: RenderTarget, target: moderngl.Framebuffer, overlay: np.ndarray | None) -> None:
         target.use()
-        prog = self.present.program
+        stage = self.shaders.stage("hud")
+        prog = stage.program
         source.texture.use(0)
         _set(prog, "u_image", 0)
         rect = (0.0, 0.0, 0.0, 0.0)
         if overlay is not None:
             h, w = overlay.shape[:2]
             if self._overlay is None or self._overlay.size != (w, h):
-                if self._overlay is not None:
-                    self._overlay.release()
-                self._overlay = self.ctx.texture((w, h), 4)
+                self.gl.release(self._overlay)
+                self._overlay = self.gl.texture((w, h), 4)
             self._overlay.write(np.ascontiguousarray(overlay).tobytes(), alignment=1)
             self._overlay.use(1)
             _set(prog, "u_overlay", 1)
@@ -224,37 +247,13 @@ class Compositor:
             sw, sh = min(w / ow, 1.0), min(h / oh, 1.0)
             rect = (0.0, 1.0 - sh, sw, sh)
         _set(prog, "u_rect", rect)
-        self.present.vao.render(moderngl.TRIANGLES, vertices=3)
-
-    def _effect(self, name: str) -> Effect | None:
-        try:
-            effect = self.shaders.get(name)
-        except (ShaderCompileError, ValueError) as exc:
-            message = str(exc)
-            if self.errors.get(name) != message:
-                log.error("effect %s is skipped: %s", name, message)
-            self.errors[name] = message
-            return None
-        if name in self.shaders.errors:
-            self.errors[name] = str(self.shaders.errors[name])
-        else:
-            self.errors.pop(name, None)
-        return effect
+        stage.vao.render(moderngl.TRIANGLES, vertices=3)
 
     def release(self) -> None:
-        unbind_framebuffers(self.ctx)
-        for texture in self._frames:
-            texture.release()
-        for target in self._stage + [t for pair in self._history.values() for t in pair]:
-            target.release()
-        if self._overlay is not None:
-            self._overlay.release()
-
-
-def unbind_framebuffers(ctx: moderngl.Context) -> None:
-    """Bind the default framebuffer before releasing ours: moderngl re-binds the last framebuffer it used
-    when it creates the next one, and re-binding a deleted one is a GL error."""
-    ctx.detect_framebuffer(0).use()
+        """Give back every GL object this compositor made (the shader library's programs stay)."""
+        self.gl.release(*self._frames, *self._stage, *[t for pair in self._history.values() for t in pair],
+                        self._overlay)
+        self._frames, self._sequences, self._arrivals, self._history, self._overlay = [], [], [], {}, None
 
 
 def _set(program: moderngl.Program, name: str, value: object) -> None:
