@@ -20,20 +20,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
+MAX_SIDE = 8192            # output width and height
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line, no traceback."""
 
 
+MAX_SEED = 2 ** 32 - 1
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'1,5,9' or '0-7' or '0-3,10' → a list of seeds."""
+    """'1,5,9' or '0-7' or '0-3,10' → a list of seeds (each in 0..2**32-1, at most 10,000 in all)."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -42,15 +48,17 @@ def parse_seeds(text: str) -> list[int]:
         try:
             if "-" in part:
                 lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
+                if hi < lo or lo < 0:
                     raise ValueError
+                if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+                    raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds, got {text[:40]!r}")
                 seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected seeds like '1,2,3' or '0-7', got {text!r}") from None
-    if not seeds or any(not 0 <= s < 2 ** 32 for s in seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be integers in [0, 2**32), got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected seeds like '1,2,3' or '0-7', got {text[:40]!r}") from None
+    if not seeds or len(seeds) > MAX_SEEDS or any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be 1..{MAX_SEEDS} integers in 0..{MAX_SEED}, got {text[:40]!r}")
     return seeds
 
 
@@ -58,9 +66,9 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size like 1280x720, got {text!r}") from None
-    if not (16 <= w <= 16384 and 16 <= h <= 16384):
-        raise argparse.ArgumentTypeError(f"width and height must be between 16 and 16384, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a size like 1280x720, got {text[:40]!r}") from None
+    if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"width and height must be between 16 and {MAX_SIDE}, got {text[:40]!r}")
     return w, h
 
 
@@ -68,18 +76,21 @@ def parse_layers(text: str) -> tuple[int, int | None]:
     """'4' (from layer 4 on) or '4:8' (layers 4-7)."""
     try:
         start, _, end = text.partition(":")
-        return int(start), (int(end) if end else None)
+        first, last = int(start), (int(end) if end else None)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layers like '4' or '4:8', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected layers like '4' or '4:8', got {text[:40]!r}") from None
+    if not 0 <= first < 1024 or (last is not None and not first < last <= 1024):
+        raise argparse.ArgumentTypeError(f"expected layers START[:END] with 0 <= START < END, got {text[:40]!r}")
+    return first, last
 
 
 def parse_times(text: str) -> list[float]:
     try:
         times = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected times in seconds like 0,12.5,30, got {text!r}") from None
-    if any(t < 0 for t in times):
-        raise argparse.ArgumentTypeError(f"times cannot be negative, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected times in seconds like 0,12.5,30, got {text[:40]!r}") from None
+    if len(times) > 10_000 or any(not 0 <= t <= 1e7 for t in times):
+        raise argparse.ArgumentTypeError(f"times must be 0..1e7 seconds (at most 10,000 of them), got {text[:40]!r}")
     return times
 
 
@@ -91,11 +102,13 @@ def parse_output(text: str) -> dict[str, object]:
         try:
             if key == "screen":
                 spec["screen"] = int(value)
+                if not 0 <= int(value) <= 63:
+                    raise ValueError
             elif key == "size":
                 spec["size"] = parse_size(value)
             elif key == "region":
                 region = tuple(float(v) for v in value.split(":"))
-                if len(region) != 4:
+                if len(region) != 4 or not all(0.0 <= v <= 1.0 for v in region) or min(region[2:]) < 0.001:
                     raise ValueError
                 spec["region"] = region
             elif key == "fit":
@@ -110,29 +123,48 @@ def parse_output(text: str) -> dict[str, object]:
                 raise ValueError
         except (ValueError, argparse.ArgumentTypeError):
             raise argparse.ArgumentTypeError(
-                f"bad output item {item!r}; expected screen=N, size=WxH, region=x:y:w:h, fit=fit|fill|stretch, "
-                "chain=a+b, fullscreen") from None
+                f"bad output item {item[:40]!r}; expected screen=N (0..63), size=WxH, region=x:y:w:h (0..1, w and h "
+                "at least 0.001), fit=fit|fill|stretch, chain=a+b, fullscreen") from None
     return spec
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+def number(kind: Callable[[str], Any], low: float, high: float, low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind`` in [low, high] (or (low, high] when ``low_open``)."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"must be in {bracket}{low:g}, {high:g}], got {text[:40]!r}")
         return value
     parse.__name__ = kind.__name__
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (with a pointer to --help), not fifteen lines of usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" where the help text does not already say what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS) or action.nargs == 0:
+            return text
+        return f"{text} (default: {action.default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.latent import EASINGS, INTERPOLATIONS
     from engine.models.networks import NOISE_MODES
-    p = argparse.ArgumentParser(
-        prog="launch.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = _Parser(
+        prog="launch.py", formatter_class=_HelpFormatter,
         description="Latent Stage: walk the latent space of a StyleGAN2 generator and render it to video.")
     p.add_argument("show", nargs="?", default=None, metavar="SHOW.yaml",
                    help="a show file (cue list) to run live or, with --render, offline; its model, outputs and "
@@ -146,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                        help="auto = fp16 on CUDA, fp32 on CPU; bf16 is the fast path on CPUs with native bf16")
-    model.add_argument("--threads", type=_positive(int), default=None,
+    model.add_argument("--threads", type=number(int, 1, 256), default=None,
                        help="CPU threads for torch (default: torch's choice)")
     model.add_argument("--convert", metavar="OUT.safetensors",
                        help="write the model as safetensors + JSON config (loads with no pickle) and exit")
@@ -159,17 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
                            "their keyframes come before the seeds")
     walk.add_argument("--latent-space", choices=("w", "z"), default="w",
                       help="how to read bare vectors in .npy files (npz keys w/ws/z say it themselves)")
-    walk.add_argument("--class", dest="class_index", type=int, default=None,
+    walk.add_argument("--class", dest="class_index", type=number(int, 0, 2 ** 31 - 1), default=None,
                       help="class label for conditional models")
-    walk.add_argument("--seconds-per-keyframe", type=_positive(float), default=4.0, metavar="S",
+    walk.add_argument("--seconds-per-keyframe", type=number(float, 0.01, 1e6), default=4.0, metavar="S",
                       help="travel time between keyframes")
     walk.add_argument("--interpolation", choices=INTERPOLATIONS, default="cubic",
                       help="cubic = Catmull-Rom through the keyframes in W; linear = lines in W; slerp = in Z")
     walk.add_argument("--easing", choices=EASINGS, default="linear", help="speed profile within a segment")
     walk.add_argument("--no-loop", action="store_true", help="stop at the last keyframe instead of looping")
-    walk.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = none)")
-    walk.add_argument("--cutoff", type=int, default=None, help="truncate only the first N layers")
-    walk.add_argument("--mix-seed", type=int, default=None, help="style-mix layers from this seed")
+    walk.add_argument("--psi", type=number(float, -1.0, 2.0), default=0.7, help="truncation psi (1 = none)")
+    walk.add_argument("--cutoff", type=number(int, 0, 1024), default=None, help="truncate only the first N layers")
+    walk.add_argument("--mix-seed", type=number(int, 0, MAX_SEED), default=None,
+                      help="style-mix layers from this seed")
     walk.add_argument("--mix-layers", type=parse_layers, default=(4, None), metavar="START[:END]",
                       help="layers taken from --mix-seed")
     walk.add_argument("--noise-mode", choices=NOISE_MODES, default="const",
@@ -177,14 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     live = p.add_argument_group("live (the default when --render is not given)")
     live.add_argument("--fullscreen", action="store_true", help="fullscreen window (F toggles, Esc quits)")
-    live.add_argument("--screen", type=int, default=0, help="screen for the window (see --list-screens)")
+    live.add_argument("--screen", type=number(int, 0, 63), default=0, help="screen for the window (see --list-screens)")
     live.add_argument("--list-screens", action="store_true", help="print the screens and exit")
     live.add_argument("--output", dest="outputs", type=parse_output, action="append", default=[], metavar="SPEC",
                       help="one output per projector: screen=N,size=WxH,region=x:y:w:h,fit=...,chain=a+b,"
                            "fullscreen (repeat for several; region is the part of the canvas, 0..1, y up)")
     live.add_argument("--headless", action="store_true", help="render offscreen (EGL) instead of in a window")
     live.add_argument("--hud", action="store_true", help="start with the operator HUD shown (H toggles)")
-    live.add_argument("--max-fps", type=_positive(float), default=argparse.SUPPRESS,
+    live.add_argument("--max-fps", type=number(float, 1.0, 1000.0), default=argparse.SUPPRESS,
                       help="display frame-rate cap (default 60; 30 where OpenGL runs on the CPU, which leaves the "
                            "generator about five times the frames on a 2-core machine)")
     live.add_argument("--chain", default="feedback+kaleidoscope+colour_grade+vignette+crossfade",
@@ -195,18 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--render", metavar="OUT",
                      help="render offline to OUT: a .mp4/.mov/.mkv (H.264) or a PNG pattern like frames/%%05d.png")
-    out.add_argument("--fps", type=_positive(float), default=30.0, help="frames per second")
+    out.add_argument("--fps", type=number(float, 1.0, 240.0), default=30.0, help="frames per second")
     length = out.add_mutually_exclusive_group()
-    length.add_argument("--duration", type=_positive(float), default=None, metavar="S",
+    length.add_argument("--duration", type=number(float, 0.0, 1e9, low_open=True), default=None, metavar="S",
                         help="seconds to render (default: one pass of the walk); live: run this long, then quit")
-    length.add_argument("--frames", type=_positive(int), default=None, help="exact number of frames")
+    length.add_argument("--frames", type=number(int, 1, 10_000_000), default=None, help="exact number of frames")
     out.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                      help="output size (default: the model's resolution; live: 1280x720)")
     out.add_argument("--fit", choices=("fill", "fit", "stretch"), default="fill",
                      help="how the square model image meets another aspect ratio: crop, letterbox or stretch")
-    out.add_argument("--crf", type=int, default=18, help="x264 quality, 0-51 (lower = better)")
+    out.add_argument("--crf", type=number(int, 0, 51), default=18, help="x264 quality, 0-51 (lower = better)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    run = p.add_argument_group("unattended operation")
+    run.add_argument("--log", metavar="FILE", default=None,
+                     help="also log to FILE, rotated at --log-max-mb (five old files are kept)")
+    run.add_argument("--log-max-mb", type=number(float, 0.1, 10_000.0), default=10.0, metavar="MB",
+                     help="size at which the log file rotates")
+    run.add_argument("--shader-budget-ms", type=number(float, 1.0, 10_000.0), default=100.0, metavar="MS",
+                     help="a new or changed shader runs only if its slowest test frame, drawn in a separate process "
+                          "at 1920x1080 and scaled to the output's size, takes at most this long")
     return p
 
 
@@ -215,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.generate import FrameSynthesizer
     from engine.models import ModelFileError, load_generator, save_generator
-    from engine.render import RenderSettings, output_size, render_walk
+    from engine.render import RenderError, RenderSettings, output_size, render_walk
     from engine.video import OutputError, open_sink
 
     if args.list_screens:
@@ -232,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             require_display()  # fail in one line before loading anything when there is no display
         except DisplayError as exc:
             raise CliError(str(exc)) from None
+    check_paths(args)
     show = None
     if args.show is not None:
         from engine.show import ShowLoadError, load_show
@@ -246,14 +289,24 @@ def run(args: argparse.Namespace) -> int:
             args.precision = show.precision
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not 0 <= args.crf <= 51:
-        raise CliError(f"--crf must be between 0 and 51, got {args.crf}")
+    from engine.models.load import resolve_device
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise CliError(f"--device {args.device[:40]}: {exc}") from None
     try:
         G = load_generator(args.model, device=args.device, precision=args.precision)
     except ModelFileError as exc:
         raise CliError(str(exc)) from None
     except (ValueError, RuntimeError) as exc:
-        raise CliError(f"cannot load model {args.model!r}: {exc}") from None
+        raise CliError(f"cannot load model {args.model!r}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if show is not None:
+        from engine.show.model_checks import check_show_against_model
+        problems = check_show_against_model(show, G)   # before anything goes live
+        if problems:
+            for problem in problems[:-1]:
+                print(f"error: {problem}", file=sys.stderr)
+            raise CliError(str(problems[-1]))
     if args.convert:
         try:
             save_generator(G, args.convert)
@@ -269,14 +322,21 @@ def run(args: argparse.Namespace) -> int:
         return run_live(args, G, walker, show)
     render = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
                             fit=args.fit, crf=args.crf)
-    if show is not None:
-        from engine.show.render import show_length
-        size = render.size or show.outputs[0].size
-        total = render.frame_count(show_length(show))
-    else:
-        assert walker is not None
-        size = output_size(walker, render)
-        total = render.frame_count(walker.settings.duration)
+    try:
+        if show is not None:
+            from engine.show.render import show_length
+            size = render.size or show.outputs[0].size
+            total = render.frame_count(show_length(show, args.go_at))
+        else:
+            assert walker is not None
+            size = output_size(walker, render)
+            total = render.frame_count(walker.settings.duration)
+    except RenderError as exc:
+        raise CliError(str(exc)) from None
+    late = [t for t in (args.go_at or []) if t >= total / render.fps]
+    if late:
+        logging.getLogger("launch").warning("--go-at %s: after the end of the render (%.1f s); give --duration to "
+                                            "include them", ",".join(f"{t:g}" for t in late), total / render.fps)
     try:
         sink = open_sink(args.render, render.fps, size, render.crf)
     except OutputError as exc:
@@ -294,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             assert walker is not None
             stats = render_walk(walker, FrameSynthesizer(G), sink, render, progress=progress)
-    except OutputError as exc:
+    except (OutputError, RenderError) as exc:
         raise CliError(str(exc)) from None
     finally:
         if bar is not None:
@@ -302,6 +362,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"rendered {stats.frames} frames to {args.render} in {stats.seconds:.1f} s: "
           f"{stats.frames_per_second:.1f} frames/s ({G.device.type}, {G.precision})", file=sys.stderr)
     return 0
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Paths the run will write or read, checked before any model is loaded (one line each)."""
+    if not os.path.isdir(args.shaders):
+        raise CliError(f"--shaders {args.shaders}: no such folder (it holds the GLSL effects, e.g. shaders/)")
+    if args.convert is not None:
+        target = os.path.abspath(args.convert)
+        if os.path.isdir(target):
+            raise CliError(f"--convert {args.convert}: is a folder; expected a file name like model.safetensors")
+        if not os.path.isdir(os.path.dirname(target)):
+            raise CliError(f"--convert {args.convert}: the folder {os.path.dirname(target)} does not exist")
+        if not target.endswith(".safetensors"):
+            raise CliError(f"--convert {args.convert}: expected a .safetensors file name")
+    if args.render is not None:
+        from engine.video import OutputError, check_output_path
+        try:
+            check_output_path(args.render)
+        except OutputError as exc:
+            raise CliError(str(exc)) from None
+    if args.log is not None and os.path.isdir(args.log):
+        raise CliError(f"--log {args.log}: is a folder; expected a file name")
 
 
 def build_walker(args: argparse.Namespace, G):  # type: ignore[no-untyped-def]
@@ -401,8 +483,12 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from engine.logs import setup_logging
+    try:
+        setup_logging(args.verbose, args.log, max_bytes=int(args.log_max_mb * 2 ** 20))
+    except OSError as exc:
+        print(f"error: --log {args.log}: cannot write there ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         return run(args)
     except CliError as exc:

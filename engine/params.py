@@ -25,6 +25,7 @@ import re
 import threading
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+MAX_MAGNITUDE = 1e9      # bound on ranges: fades and smoothing compute differences of values
 PARAM_CURVES: tuple[str, ...] = ("linear", "square", "sqrt")
 
 
@@ -41,11 +42,13 @@ class ParamSpec:
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):
             raise ValueError(f"parameter key must look like 'group.name' (lower case), got {self.key!r}")
-        if not (math.isfinite(self.minimum) and math.isfinite(self.maximum) and self.minimum <= self.maximum):
-            raise ValueError(f"{self.key}: range must be finite with min <= max, got {self.minimum}..{self.maximum}")
+        if not (abs(self.minimum) <= MAX_MAGNITUDE and abs(self.maximum) <= MAX_MAGNITUDE
+                and self.minimum <= self.maximum):
+            raise ValueError(f"{self.key}: range must lie within ±{MAX_MAGNITUDE:g} with min <= max, got "
+                             f"{self.minimum}..{self.maximum}")
         if not self.minimum <= self.default <= self.maximum:
             raise ValueError(f"{self.key}: default {self.default} is outside {self.minimum}..{self.maximum}")
-        if not (self.smoothing >= 0 and math.isfinite(self.smoothing)):
+        if not (0 <= self.smoothing <= 1e6):
             raise ValueError(f"{self.key}: smoothing must be >= 0 seconds, got {self.smoothing}")
         if self.curve not in PARAM_CURVES:
             raise ValueError(f"{self.key}: curve must be one of {PARAM_CURVES}, got {self.curve!r}")

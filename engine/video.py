@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import abc
 import logging
+import math
 import os
+import re
 from types import TracebackType
 
 import cv2
@@ -107,17 +109,30 @@ class PngSequenceSink(FrameSink):
         pass
 
 
-def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> FrameSink:
-    """An MP4 sink for video extensions, else a PNG sequence; checks the location is writable first."""
-    if not (fps > 0):
-        raise OutputError(f"fps must be positive, got {fps}")
+_PATTERN_FIELD = re.compile(r"%(%|[-0 +#]*\d*d)")
+
+
+def check_output_path(path: str) -> str:
+    """Which sink ``path`` asks for ("video" or "png"), checked without writing anything: a known type, a
+    numbered pattern with exactly one integer field in the file name, a folder that exists or can be made
+    and is writable. OutputError with the reason otherwise."""
+    if not path or "\x00" in path:
+        raise OutputError(f"{path!r}: not a file name")
     is_video = path.lower().endswith(VIDEO_EXTENSIONS)
     is_png = (path.lower().endswith(".png") or os.path.isdir(path) or path.endswith(os.sep) or "%" in path
               or not os.path.splitext(path)[1])  # a name without extension: a folder of PNG files
     if not is_video and not is_png:
         raise OutputError(f"{path}: unknown output type; use a .mp4/.mov/.mkv file, a frames/%05d.png pattern "
                           "or a directory (PNG sequence)")
-    if is_png and path.lower().endswith(".png") and "%" not in path:
+    if "%" in path:
+        if is_video or "%" in os.path.dirname(path):
+            raise OutputError(f"{path}: a numbered pattern belongs in a PNG file name, like frames/%05d.png")
+        fields = [m.group(1) for m in _PATTERN_FIELD.finditer(path)]
+        numbered = [f for f in fields if f != "%"]
+        if len(numbered) != 1 or path.count("%") != 2 * (len(fields) - 1) + 1:
+            raise OutputError(f"{path}: the pattern needs exactly one frame-number field such as %05d (write %% for "
+                              "a literal %)")
+    elif is_png and path.lower().endswith(".png"):
         raise OutputError(f"{path}: a PNG sequence needs a numbered pattern such as frames/%05d.png")
     folder = os.path.dirname(os.path.abspath(path)) if is_video or "%" in path else os.path.abspath(path)
     probe = folder
@@ -127,13 +142,22 @@ def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> Fr
         raise OutputError(f"{path}: cannot write there ({probe} is not a writable folder)")
     if is_video and os.path.isdir(path):
         raise OutputError(f"{path}: is a directory, expected a video file name")
+    return "video" if is_video else "png"
+
+
+def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> FrameSink:
+    """An MP4 sink for video extensions, else a PNG sequence; checks the location is writable first."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise OutputError(f"fps must be a positive number, got {fps}")
+    kind = check_output_path(path)
+    folder = os.path.dirname(os.path.abspath(path)) if kind == "video" or "%" in path else os.path.abspath(path)
     try:  # ffmpeg would only say so later, on its own stderr; ask the file system now
         os.makedirs(folder, exist_ok=True)
-        if is_video:
+        if kind == "video":
             open(path, "wb").close()
     except OSError as exc:
         raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    if is_video:
+    if kind == "video":
         return Mp4Sink(path, fps, size, crf)
     return PngSequenceSink(path, fps, size)
 

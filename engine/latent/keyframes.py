@@ -27,8 +27,8 @@ import torch
 from engine.latent.files import MAX_ROWS, LatentFileError, LatentSpace, read_latents
 from engine.models.networks import Generator
 
-__all__ = ["Keyframe", "LatentFileError", "LatentSpace", "MAX_KEYFRAMES", "ResolvedKeyframe", "keyframes_from_file",
-           "resolve_keyframe", "resolve_keyframes", "seed_to_z"]
+__all__ = ["Keyframe", "LatentFileError", "LatentSpace", "MAX_KEYFRAMES", "ResolvedKeyframe", "check_keyframe",
+           "keyframes_from_file", "resolve_keyframe", "resolve_keyframes", "seed_to_z"]
 
 MAX_KEYFRAMES = MAX_ROWS        # keyframes in one walk
 _MAPPING_BATCH = 256            # seeds mapped per call when a walk is resolved
@@ -89,6 +89,27 @@ def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
     return np.random.RandomState(seed).randn(1, z_dim)[0]
 
 
+def check_keyframe(kf: Keyframe, G: Generator) -> None:
+    """Whether a keyframe can be resolved for ``G``, without running the network: its class fits the model,
+    and a latent file row has the model's shape. Raises ValueError (LatentFileError for files) saying why."""
+    _class_vector(kf, G)
+    if kf.path is None:
+        return
+    latents = read_latents(kf.path, kf.space)
+    array, where = latents.array, f"{kf.origin + ': ' if kf.origin else ''}{kf.path}"
+    if not 0 <= kf.row < latents.rows:
+        raise LatentFileError(f"{where}: row {kf.row} asked for, the file has {latents.rows}")
+    width = G.z_dim if latents.space == "z" else G.w_dim
+    if latents.space == "w" and array.ndim == 3:
+        if array.shape[1:] != (G.num_ws, G.w_dim):
+            raise LatentFileError(f"{where}: ws of shape {list(array.shape[1:])}, this model needs "
+                                  f"[{G.num_ws}, {G.w_dim}]")
+    elif array.shape[-1] != width:
+        name = "z_dim" if latents.space == "z" else "w_dim"
+        raise LatentFileError(f"{where}: {latents.space} vectors have {array.shape[-1]} values, this model's "
+                              f"{name} is {width}")
+
+
 def resolve_keyframe(kf: Keyframe, G: Generator) -> ResolvedKeyframe:
     """Turn one keyframe into latents for ``G`` (mapping runs here, in float32, untruncated)."""
     return resolve_keyframes([kf], G)[0]
@@ -103,29 +124,20 @@ def resolve_keyframes(keyframes: Sequence[Keyframe], G: Generator) -> list[Resol
     resolved: list[ResolvedKeyframe | None] = [None] * len(keyframes)
     to_map: list[tuple[int, np.ndarray, torch.Tensor | None]] = []     # (index, z, c)
     for i, kf in enumerate(keyframes):
+        check_keyframe(kf, G)
         c = _class_vector(kf, G)
         if kf.seed is not None:
             to_map.append((i, seed_to_z(kf.seed, G.z_dim), c))
             continue
         assert kf.path is not None
         latents = read_latents(kf.path, kf.space)
-        array, where = latents.array, f"{kf.origin + ': ' if kf.origin else ''}{kf.path}"
+        array = latents.array
         if latents.space == "z":
-            rows = array.reshape(-1, array.shape[-1])
-            if rows.shape[-1] != G.z_dim:
-                raise LatentFileError(f"{where}: z vectors have {rows.shape[-1]} values, this model's z_dim is {G.z_dim}")
-            to_map.append((i, _row(rows, kf, where), c))
+            to_map.append((i, np.array(array.reshape(-1, G.z_dim)[kf.row], dtype=np.float32), c))
         elif array.ndim == 3:  # [N, num_ws, w_dim]
-            if array.shape[1:] != (G.num_ws, G.w_dim):
-                raise LatentFileError(f"{where}: ws of shape {list(array.shape[1:])}, this model needs "
-                                      f"[{G.num_ws}, {G.w_dim}]")
-            ws = torch.from_numpy(_row(array, kf, where)).to(device)
-            resolved[i] = ResolvedKeyframe(ws=ws, z=None, c=c)
+            resolved[i] = ResolvedKeyframe(ws=torch.from_numpy(np.array(array[kf.row])).to(device), z=None, c=c)
         else:  # one w per row, shared by every layer
-            rows = array.reshape(-1, array.shape[-1])
-            if rows.shape[-1] != G.w_dim:
-                raise LatentFileError(f"{where}: w vectors have {rows.shape[-1]} values, this model's w_dim is {G.w_dim}")
-            w = torch.from_numpy(_row(rows, kf, where)).to(device)
+            w = torch.from_numpy(np.array(array.reshape(-1, G.w_dim)[kf.row], dtype=np.float32)).to(device)
             resolved[i] = ResolvedKeyframe(ws=w.expand(G.num_ws, -1), z=None, c=c)
     for start in range(0, len(to_map), _MAPPING_BATCH):
         batch = to_map[start:start + _MAPPING_BATCH]
@@ -151,9 +163,3 @@ def _class_vector(kf: Keyframe, G: Generator) -> torch.Tensor | None:
     c = torch.zeros(G.c_dim, device=G.device)
     c[kf.class_index] = 1.0
     return c
-
-
-def _row(array: np.ndarray, kf: Keyframe, where: str) -> np.ndarray:
-    if not 0 <= kf.row < array.shape[0]:
-        raise LatentFileError(f"{where}: row {kf.row} asked for, the file has {array.shape[0]}")
-    return np.array(array[kf.row], dtype=np.float32)   # a writable copy of our own

@@ -10,8 +10,13 @@ live. All errors of a file are collected, not just the first.
 
 Codes: E001 unknown key, E002 duplicate cue id, E003 undefined parameter, E004 undefined cue, E005 value out of
 range, E006 negative time, E007 follow on an open-ended cue, E008 zero-time continue cycle, E009 unknown curve,
-E010 unknown action, E011 wrong type, E012 missing key, E013 unsupported format, E014 YAML syntax, E015 unknown
-shader, E016 bad value.
+E010 unknown action, E011 wrong type, E012 missing key, E013 unsupported format, E014 YAML syntax (or a file that
+is too large, too deeply nested or expands too far), E015 unknown shader, E016 bad value, E017 does not fit the
+model (found once the model is loaded, before the show goes live: :mod:`engine.show.model_checks`).
+
+Show files are untrusted: everything is bounded before it is used (file size, nesting, alias expansion, seed
+ranges, times, values, output sizes), the cross-cue checks are linear in the number of cues, and nothing in the
+file is ever run.
 """
 
 from __future__ import annotations
@@ -27,15 +32,27 @@ from typing import Any
 import yaml
 from yaml import Node
 
+from engine.latent.files import LatentFileError, read_latents
+from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, compose_bounded
+
 from engine.latent.interpolate import EASINGS
 from engine.latent.keyframes import Keyframe
-from engine.latent.walker import INTERPOLATIONS
+from engine.latent.walker import INTERPOLATIONS, SECONDS_PER_KEYFRAME
 from engine.params import PARAM_CURVES, ParamSpec
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
                                ShadersAction, Show, WalkAction)
 
 FORMAT_VERSION = 1
+MAX_ERRORS = 500                 # errors listed for one file (a broken 10,000-cue file would list 10,000)
+MAX_HINTS = 50                   # "did you mean" suggestions computed per file (each compares against all names)
+MIN_TIME, MAX_TIME = 0.001, 1e6  # seconds: a time is 0 or in this range (a millisecond to 11.6 days)
+MAX_VALUE = 1e9                  # bound on every number a show file gives a parameter (ranges, values)
+MAX_OUTPUT_SIDE = 8192
+MIN_REGION = 0.001
+MAX_SEED = 2 ** 32 - 1
+MAX_WALK_KEYFRAMES = 10_000
+_OSC_RESERVED = set("#*,/?[]{}")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
@@ -93,13 +110,32 @@ class _Reader:
         self.path = path
         self.vocab = vocabulary
         self.errors: list[ShowError] = []
+        self.dropped = 0                          # errors beyond MAX_ERRORS, counted
         self.declared: dict[str, ParamDecl] = {}
+        self._hints = MAX_HINTS
 
     # ------------------------------------------------------------------------------------------ primitives
     def error(self, node: Node | None, code: str, message: str) -> None:
+        if len(self.errors) >= MAX_ERRORS:
+            self.dropped += 1
+            return
         mark = node.start_mark if node is not None else None
         self.errors.append(ShowError(self.path, (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1,
                                      code, message))
+
+    def where(self, node: Node) -> str:
+        """``file:line:column`` of a node, for messages that are reported later (with the model loaded)."""
+        mark = node.start_mark
+        return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
+
+    def hint(self, word: str, candidates: Iterable[str], fallback: str = "") -> str:
+        """"; did you mean 'x'?" for the closest candidate. Each hint compares with every candidate, so a
+        file gets at most MAX_HINTS of them: validation time stays linear however many mistakes it holds."""
+        if self._hints <= 0:
+            return fallback
+        self._hints -= 1
+        match = difflib.get_close_matches(word, list(candidates), n=1)
+        return f"; did you mean '{match[0]}'?" if match else fallback
 
     def mapping(self, node: Node, where: str, keys: Iterable[str], required: Iterable[str] = ()
                 ) -> dict[str, tuple[Node, Node]]:
@@ -113,9 +149,9 @@ class _Reader:
             if key is None:
                 self.error(key_node, "E011", f"{where}: keys must be plain names")
             elif key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; expected one of: {', '.join(allowed)}"
-                self.error(key_node, "E001", f"{where}: unknown key '{key}'{suggestion}")
+                suggestion = self.hint(key, allowed, fallback=f"; expected one of: {', '.join(allowed)}"
+                                       if allowed else "")
+                self.error(key_node, "E001", f"{where}: unknown key '{_clip(key)}'{suggestion}")
             elif key in found:
                 self.error(key_node, "E001", f"{where}: key '{key}' appears twice")
             else:
@@ -139,36 +175,45 @@ class _Reader:
 
     def number(self, node: Node, where: str, minimum: float | None = None, maximum: float | None = None,
                time: bool = False) -> float | None:
+        """A finite number within [minimum, maximum] (or ±MAX_VALUE). A time is 0 or between MIN_TIME and
+        MAX_TIME seconds: 1e-300 would let two cues continue into each other forever, 1e308 overflows."""
         text = self.scalar(node, where)
         if text is None:
             return None
         try:
             value = float(text)
         except ValueError:
-            self.error(node, "E011", f"{where}: expected a number, found '{text}'")
+            self.error(node, "E011", f"{where}: expected a number, found '{_clip(text)}'")
             return None
         if not math.isfinite(value):
-            self.error(node, "E016", f"{where}: expected a finite number, found '{text}'")
+            self.error(node, "E016", f"{where}: expected a finite number, found '{_clip(text)}'")
             return None
         if time and value < 0:
-            self.error(node, "E006", f"{where}: a time cannot be negative, found {text}")
+            self.error(node, "E006", f"{where}: a time cannot be negative, found {_clip(text)}")
             return None
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            self.error(node, "E005", f"{where}: {text} is out of range; expected {minimum} .. {maximum}")
+        if time and (0 < value < MIN_TIME or value > MAX_TIME):
+            self.error(node, "E005", f"{where}: {_clip(text)} s is out of range; a time is 0 or between "
+                                     f"{MIN_TIME:g} and {MAX_TIME:g} seconds")
+            return None
+        low = -MAX_VALUE if minimum is None else minimum
+        high = MAX_VALUE if maximum is None else maximum
+        if not low <= value <= high:
+            self.error(node, "E005", f"{where}: {_clip(text)} is out of range; expected {low:g} .. {high:g}")
             return None
         return value
 
-    def integer(self, node: Node, where: str, minimum: int | None = None) -> int | None:
+    def integer(self, node: Node, where: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
         text = self.scalar(node, where)
         if text is None:
             return None
         try:
             value = int(text)
         except ValueError:
-            self.error(node, "E011", f"{where}: expected a whole number, found '{text}'")
+            self.error(node, "E011", f"{where}: expected a whole number, found '{_clip(text)}'")
             return None
-        if minimum is not None and value < minimum:
-            self.error(node, "E005", f"{where}: {value} is out of range; expected >= {minimum}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"{minimum} .. {maximum}" if maximum is not None else f">= {minimum}"
+            self.error(node, "E005", f"{where}: {_clip(text)} is out of range; expected {bounds}")
             return None
         return value
 
@@ -187,9 +232,8 @@ class _Reader:
         text = self.scalar(node, where)
         options = list(choices)
         if text is not None and text not in options:
-            hint = difflib.get_close_matches(text, options, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            self.error(node, code, f"{where}: '{text}' is not one of {', '.join(options)}{suggestion}")
+            self.error(node, code, f"{where}: '{_clip(text)}' is not one of {', '.join(options)}"
+                                   f"{self.hint(text, options)}")
             return None
         return text
 
@@ -198,10 +242,8 @@ class _Reader:
         if key is None:
             return None
         if key not in self.vocab.params and key not in self.declared:
-            known = list(self.vocab.params) + list(self.declared)
-            hint = difflib.get_close_matches(key, known, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            self.error(node, "E003", f"{where}: undefined parameter '{key}'{suggestion}")
+            suggestion = self.hint(key, [*self.vocab.params, *self.declared])
+            self.error(node, "E003", f"{where}: undefined parameter '{_clip(key)}'{suggestion}")
             return None
         return key
 
@@ -228,55 +270,98 @@ class _Reader:
 
     # ---------------------------------------------------------------------------------------------- parts
     def seeds(self, node: Node, where: str) -> list[int]:
+        """A list of seeds, one seed, or a range ``A-B``; at most MAX_WALK_KEYFRAMES, each in 0..2**32-1."""
         if isinstance(node, yaml.SequenceNode):
-            values = [self.integer(n, where, minimum=0) for n in node.value]
+            if len(node.value) > MAX_WALK_KEYFRAMES:
+                self.error(node, "E005", f"{where}: {len(node.value)} seeds; a walk holds at most "
+                                         f"{MAX_WALK_KEYFRAMES} keyframes")
+                return []
+            values = [self.integer(n, where, minimum=0, maximum=MAX_SEED) for n in node.value]
             return [v for v in values if v is not None]
         text = self.scalar(node, where)
         if text is None:
             return []
-        match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
-        if match and int(match[1]) <= int(match[2]):
-            return list(range(int(match[1]), int(match[2]) + 1))
+        match = re.fullmatch(r"\s*(\d{1,12})\s*-\s*(\d{1,12})\s*", text)
+        if match:
+            low, high = int(match[1]), int(match[2])
+            if high < low or high > MAX_SEED:
+                self.error(node, "E005", f"{where}: seed range '{text}' must go up, within 0 .. {MAX_SEED}")
+                return []
+            if high - low + 1 > MAX_WALK_KEYFRAMES:
+                self.error(node, "E005", f"{where}: the range '{text}' holds {high - low + 1} seeds; a walk holds "
+                                         f"at most {MAX_WALK_KEYFRAMES} keyframes")
+                return []
+            return list(range(low, high + 1))
         if text.strip().isdigit():
-            return [int(text)]
-        self.error(node, "E016", f"{where}: expected seeds as a list, a number or a range like 0-7, found '{text}'")
+            seed = self.integer(node, where, minimum=0, maximum=MAX_SEED)
+            return [seed] if seed is not None else []
+        self.error(node, "E016", f"{where}: expected seeds as a list, a number or a range like 0-7, "
+                                 f"found '{_clip(text)}'")
         return []
 
+    def latent(self, node: Node, where: str, class_index: int | None) -> list[Keyframe] | None:
+        """The keyframes of one latent file (one per row), checked now: it exists, and its header and
+        values are those of a latent file (the shape against the model is checked when the model is
+        loaded, before the show goes live)."""
+        path = self.scalar(node, where)
+        if path is None:
+            return None
+        resolved = self.resolve(path)
+        try:
+            latents = read_latents(resolved)
+        except LatentFileError as exc:
+            self.error(node, "E016", f"{where}: {exc}")
+            return None
+        return [Keyframe(path=resolved, class_index=class_index, row=row, origin=self.where(node))
+                for row in range(latents.rows)]
+
     def walk(self, node: Node, where: str, keyframe_only: bool = False) -> WalkAction | None:
+        """A walk (or a keyframe action): every field is checked, so all its mistakes are reported at once."""
         if keyframe_only:
             fields = self.mapping(node, where, ("seed", "latent", "class", "time", "curve"))
         else:
             fields = self.mapping(node, where, ("seeds", "latents", "class", "seconds_per_keyframe",
                                                 "interpolation", "loop", "transition", "curve", "easing"))
+        ok = True
+        reported = len(self.errors) + self.dropped
         class_index = None
         if "class" in fields:
-            class_index = self.integer(fields["class"][1], f"{where}.class", minimum=0)
+            class_index = self.integer(fields["class"][1], f"{where}.class", minimum=0, maximum=2 ** 31 - 1)
+            ok = class_index is not None
+        origin = self.where(node) if isinstance(node, yaml.MappingNode) else None
         keyframes: list[Keyframe] = []
         if keyframe_only:
             if ("seed" in fields) == ("latent" in fields):
                 self.error(node, "E012", f"{where}: give exactly one of 'seed' or 'latent'")
-                return None
-            if "seed" in fields:
-                seed = self.integer(fields["seed"][1], f"{where}.seed", minimum=0)
+                ok = False
+            elif "seed" in fields:
+                seed = self.integer(fields["seed"][1], f"{where}.seed", minimum=0, maximum=MAX_SEED)
                 if seed is not None:
-                    keyframes.append(Keyframe(seed=seed, class_index=class_index))
+                    keyframes.append(Keyframe(seed=seed, class_index=class_index, origin=origin))
+                ok = ok and seed is not None
             else:
-                path = self.scalar(fields["latent"][1], f"{where}.latent")
-                if path is not None:
-                    keyframes.append(Keyframe(path=self.resolve(path), class_index=class_index))
+                rows = self.latent(fields["latent"][1], f"{where}.latent", class_index)
+                keyframes += (rows or [])[:1]
+                ok = ok and rows is not None
         else:
-            for path_node in self.sequence(fields["latents"][1], f"{where}.latents") if "latents" in fields else []:
-                path = self.scalar(path_node, f"{where}.latents")
-                if path is not None:
-                    keyframes.append(Keyframe(path=self.resolve(path), class_index=class_index))
+            if "latents" in fields:
+                for path_node in self.sequence(fields["latents"][1], f"{where}.latents"):
+                    rows = self.latent(path_node, f"{where}.latents", class_index)
+                    keyframes += rows or []
+                    ok = ok and rows is not None
             if "seeds" in fields:
-                keyframes += [Keyframe(seed=s, class_index=class_index)
-                              for s in self.seeds(fields["seeds"][1], f"{where}.seeds")]
-            if not keyframes and "seeds" not in fields and "latents" not in fields:
+                seeds = self.seeds(fields["seeds"][1], f"{where}.seeds")
+                keyframes += [Keyframe(seed=s, class_index=class_index, origin=origin) for s in seeds]
+            if "seeds" not in fields and "latents" not in fields:
                 self.error(node, "E012", f"{where}: missing 'seeds' or 'latents'")
-                return None
-        if not keyframes:
-            return None
+                ok = False
+            elif not keyframes and len(self.errors) + self.dropped == reported:
+                self.error(node, "E012", f"{where}: the walk has no keyframes (an empty list of seeds and latents)")
+                ok = False
+            elif len(keyframes) > MAX_WALK_KEYFRAMES:
+                self.error(node, "E005", f"{where}: {len(keyframes)} keyframes; a walk holds at most "
+                                         f"{MAX_WALK_KEYFRAMES}")
+                ok = False
         values: dict[str, Any] = {"keyframes": tuple(keyframes)}
         time_key = "time" if keyframe_only else "transition"
         if time_key in fields:
@@ -285,8 +370,9 @@ class _Reader:
             values["loop"] = False
         if "seconds_per_keyframe" in fields:
             spk = self.number(fields["seconds_per_keyframe"][1], f"{where}.seconds_per_keyframe", time=True)
-            if spk == 0:
-                self.error(fields["seconds_per_keyframe"][1], "E005", f"{where}.seconds_per_keyframe must be > 0")
+            if spk is not None and spk < SECONDS_PER_KEYFRAME[0]:
+                self.error(fields["seconds_per_keyframe"][1], "E005",
+                           f"{where}.seconds_per_keyframe must be at least {SECONDS_PER_KEYFRAME[0]:g} s")
                 spk = None
             values["seconds_per_keyframe"] = spk
         if "interpolation" in fields:
@@ -297,8 +383,8 @@ class _Reader:
         if "curve" in fields:
             values["curve"] = self.choice(fields["curve"][1], f"{where}.curve", CURVES, code="E009")
         if "easing" in fields:
-            self.choice(fields["easing"][1], f"{where}.easing", EASINGS)
-        if any(v is None for v in values.values()):
+            values["easing"] = self.choice(fields["easing"][1], f"{where}.easing", EASINGS)
+        if not ok or not keyframes or any(v is None for v in values.values()):
             return None
         return WalkAction(**values)
 
@@ -306,64 +392,66 @@ class _Reader:
         return path if os.path.isabs(path) else os.path.normpath(os.path.join(os.path.dirname(self.path), path))
 
     def fade(self, node: Node, where: str) -> FadeAction | None:
+        """A fade: every field is checked (an unknown parameter and a bad curve are both reported)."""
         fields = self.mapping(node, where, ("param", "to", "time", "curve"), required=("param", "to"))
-        if "param" not in fields or "to" not in fields:
-            return None
-        key = self.param_key(fields["param"][1], f"{where}.param")
-        if key is None:
-            return None
-        low, high = self.param_range(key)
-        to = self.number(fields["to"][1], f"{where}.to ({key})", low, high)
+        key = self.param_key(fields["param"][1], f"{where}.param") if "param" in fields else None
+        to = None
+        if "to" in fields:
+            low, high = self.param_range(key) if key is not None else (None, None)
+            to = self.number(fields["to"][1], f"{where}.to" + (f" ({key})" if key else ""), low, high)
         time = self.number(fields["time"][1], f"{where}.time", time=True) if "time" in fields else 0.0
         curve = self.choice(fields["curve"][1], f"{where}.curve", CURVES, "E009") if "curve" in fields else "s"
-        if to is None or time is None or curve is None:
+        if key is None or to is None or time is None or curve is None:
             return None
         return FadeAction(param=key, to=to, time=time, curve=curve)
 
     def chain(self, node: Node, where: str) -> tuple[str, ...] | None:
-        names = []
+        names, ok = [], True
         for item in self.sequence(node, where):
             name = self.choice(item, where, self.vocab.shaders, code="E015")
             if name is not None:
                 names.append(name)
-        return tuple(names)
+            ok = ok and name is not None
+        return tuple(names) if ok else None
 
-    def action(self, node: Node, where: str) -> list[Action]:
+    def action(self, node: Node, where: str) -> list[Action] | None:
+        """The action(s) one list item gives (``set`` gives several); None if it has mistakes."""
         kinds = ("walk", "keyframe", "fade", "set", "shaders", "goto")
         if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
             self.error(node, "E010", f"{where}: an action is one of {', '.join(kinds)} with its settings")
-            return []
+            return None
         key_node, value = node.value[0]
         kind = key_node.value
         if kind not in kinds:
-            hint = difflib.get_close_matches(str(kind), kinds, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; expected one of: {', '.join(kinds)}"
-            self.error(key_node, "E010", f"{where}: unknown action '{kind}'{suggestion}")
-            return []
+            suggestion = self.hint(str(kind), kinds, fallback=f"; expected one of: {', '.join(kinds)}")
+            self.error(key_node, "E010", f"{where}: unknown action '{_clip(str(kind))}'{suggestion}")
+            return None
         if kind in ("walk", "keyframe"):
             walk = self.walk(value, f"{where}.{kind}", keyframe_only=kind == "keyframe")
-            return [walk] if walk else []
+            return [walk] if walk else None
         if kind == "fade":
             fade = self.fade(value, f"{where}.fade")
-            return [fade] if fade else []
+            return [fade] if fade else None
         if kind == "set":
-            return [FadeAction(param=key, to=number, time=0.0, curve="linear")
-                    for key, number in self.param_values(value, f"{where}.set").items()]
+            reported = len(self.errors) + self.dropped
+            values = self.param_values(value, f"{where}.set")
+            if len(self.errors) + self.dropped != reported:
+                return None
+            return [FadeAction(param=key, to=number, time=0.0, curve="linear") for key, number in values.items()]
         if kind == "shaders":
             chain = self.chain(value, f"{where}.shaders")
-            return [ShadersAction(chain)] if chain is not None else []
+            return [ShadersAction(chain)] if chain is not None else None
         target = self.scalar(value, f"{where}.goto")
-        return [GotoAction(cue=target)] if target is not None else []
+        return [GotoAction(cue=target)] if target is not None else None
 
     def cue(self, node: Node, index: int) -> Cue | None:
+        """A cue; its fields and actions are checked even when its id is missing or bad."""
         where = f"cues[{index}]"
         fields = self.mapping(node, where, ("id", "name", "pre_wait", "actions", "continue", "post_wait", "at"),
                               required=("id",))
-        if "id" not in fields:
-            return None
-        cue_id = self.scalar(fields["id"][1], f"{where}.id")
+        cue_id = self.cue_id(fields["id"][1], f"{where}.id") if "id" in fields else None
         values: dict[str, Any] = {"id": cue_id, "line": node.start_mark.line + 1}
-        where = f"cue {cue_id}"
+        where = f"cue {cue_id}" if cue_id is not None else where
         if "name" in fields:
             values["name"] = self.scalar(fields["name"][1], f"{where}.name")
         for key in ("pre_wait", "post_wait"):
@@ -375,46 +463,62 @@ class _Reader:
             at = self.scalar(fields["at"][1], f"{where}.at")
             if at is not None and not _TIME_OF_DAY.match(at):
                 self.error(fields["at"][1], "E016", f"{where}.at: expected a time of day like 18:30 or 18:30:15, "
-                                                    f"found '{at}'")
+                                                    f"found '{_clip(at)}'")
                 at = None
             values["at"] = at
         actions: list[Action] = []
+        broken = False
         if "actions" in fields:
             for i, item in enumerate(self.sequence(fields["actions"][1], f"{where}.actions")):
-                actions += self.action(item, f"{where}.actions[{i}]")
+                parsed = self.action(item, f"{where}.actions[{i}]")
+                broken = broken or parsed is None
+                actions += parsed or []
         values["actions"] = tuple(actions)
-        if any(v is None for k, v in values.items() if k not in ("at",)):
+        if broken or any(v is None for k, v in values.items() if k not in ("at",)):
             return None
         return Cue(**values)
+
+    def cue_id(self, node: Node, where: str) -> str | None:
+        """Cue ids are names an operator types and an OSC address carries (/show/cue/{id}/start)."""
+        cue_id = self.scalar(node, where)
+        if cue_id is None:
+            return None
+        if not cue_id or len(cue_id) > 64 or any(c in _OSC_RESERVED or c.isspace() or not c.isprintable()
+                                                  for c in cue_id):
+            self.error(node, "E016", f"{where}: '{_clip(cue_id)}' cannot be a cue id; expected 1-64 characters "
+                                     "without spaces or any of # * , / ? [ ] { } (it is part of OSC addresses)")
+            return None
+        return cue_id
 
     def declarations(self, node: Node) -> None:
         if not isinstance(node, yaml.MappingNode):
             self.error(node, "E011", f"parameters.declare: expected a mapping, found {_kind(node)}")
             return
         for key_node, value in node.value:
-            key = str(key_node.value)
+            key = _clip(str(key_node.value)) if isinstance(key_node, yaml.ScalarNode) else "?"
             where = f"parameters.declare.{key}"
+            valid = True
             try:
                 ParamSpec(key, 0.0, 0.0, 0.0)
             except ValueError:
                 self.error(key_node, "E016", f"{where}: parameter names look like 'group.name' (lower case)")
-                continue
+                valid = False
             if key in self.vocab.params:
                 self.error(key_node, "E016", f"{where}: '{key}' is an engine parameter and cannot be redeclared")
-                continue
+                valid = False
             f = self.mapping(value, where, ("default", "min", "max", "smoothing", "curve"), required=("min", "max"))
             low = self.number(f["min"][1], f"{where}.min") if "min" in f else None
             high = self.number(f["max"][1], f"{where}.max") if "max" in f else None
-            if low is None or high is None:
-                continue
-            if low > high:
-                self.error(f["max"][1], "E005", f"{where}: max {high} is below min {low}")
-                continue
-            default = self.number(f["default"][1], f"{where}.default", low, high) if "default" in f else low
+            if low is not None and high is not None and low > high:
+                self.error(f["max"][1], "E005", f"{where}: max {high:g} is below min {low:g}")
+                low = high = None
+            bounds = (low, high) if low is not None and high is not None else (None, None)
+            default = self.number(f["default"][1], f"{where}.default", *bounds) if "default" in f else low
             smoothing = self.number(f["smoothing"][1], f"{where}.smoothing", time=True) if "smoothing" in f else 0.0
             curve = self.choice(f["curve"][1], f"{where}.curve", PARAM_CURVES, "E009") if "curve" in f else "linear"
-            if default is not None and smoothing is not None and curve is not None:
-                self.declared[key] = ParamDecl(key, default, low, high, smoothing, curve)
+            if valid and None not in (low, high, default, smoothing, curve):
+                assert low is not None and high is not None and default is not None and smoothing is not None
+                self.declared[key] = ParamDecl(key, default, low, high, smoothing, str(curve))
 
     def show(self, root: Node) -> Show | None:
         fields = self.mapping(root, "show", ("format", "name", "model", "precision", "outputs", "parameters",
@@ -475,12 +579,12 @@ class _Reader:
         values: dict[str, Any] = {}
         if "size" in f:
             items = self.sequence(f["size"][1], f"{where}.size")
-            size = [self.integer(n, f"{where}.size", minimum=16) for n in items]
+            size = [self.integer(n, f"{where}.size", minimum=16, maximum=MAX_OUTPUT_SIDE) for n in items]
             if len(size) != 2:
                 self.error(f["size"][1], "E016", f"{where}.size: expected [width, height]")
             values["size"] = tuple(size) if len(size) == 2 and None not in size else None
         if "screen" in f:
-            values["screen"] = self.integer(f["screen"][1], f"{where}.screen", minimum=0)
+            values["screen"] = self.integer(f["screen"][1], f"{where}.screen", minimum=0, maximum=63)
         if "fullscreen" in f:
             values["fullscreen"] = self.boolean(f["fullscreen"][1], f"{where}.fullscreen")
         if "region" in f:
@@ -488,7 +592,17 @@ class _Reader:
             region = [self.number(n, f"{where}.region", 0.0, 1.0) for n in items]
             if len(region) != 4:
                 self.error(f["region"][1], "E016", f"{where}.region: expected [x, y, width, height] in 0..1")
-            values["region"] = tuple(region) if len(region) == 4 and None not in region else None
+                values["region"] = None
+            elif None not in region:
+                x, y, w, h = region  # type: ignore[misc]
+                if w < MIN_REGION or h < MIN_REGION or x + w > 1 + 1e-9 or y + h > 1 + 1e-9 or x >= 1 or y >= 1:
+                    self.error(f["region"][1], "E005", f"{where}.region: [{x:g}, {y:g}, {w:g}, {h:g}] must lie inside "
+                                                       f"the canvas with width and height at least {MIN_REGION:g}")
+                    values["region"] = None
+                else:
+                    values["region"] = tuple(region)
+            else:
+                values["region"] = None
         if "fit" in f:
             values["fit"] = self.choice(f["fit"][1], f"{where}.fit", ("fit", "fill", "stretch"))
         if "chain" in f:
@@ -501,6 +615,7 @@ class _Reader:
         """Cross-cue checks: unique ids, goto targets, follows on open-ended cues, zero-time continue cycles.
 
         Ids are read from every cue node, also from cues with other errors, so duplicates are always found.
+        Everything here is linear in the number of cues.
         """
         seen: dict[str, int] = {}
         for _, cue_node in parsed:
@@ -508,45 +623,51 @@ class _Reader:
             if cue_id is None:
                 continue
             if cue_id in seen:
-                self.error(cue_node, "E002", f"cue id '{cue_id}' is used twice (first at line {seen[cue_id]})")
+                self.error(cue_node, "E002", f"cue id '{_clip(cue_id)}' is used twice (first at line {seen[cue_id]})")
             else:
                 seen[cue_id] = cue_node.start_mark.line + 1
-        ids = list(seen)
         for cue, cue_node in parsed:
             if cue is None:
                 continue
             for action in cue.actions:
                 if isinstance(action, GotoAction) and action.cue not in seen:
-                    hint = difflib.get_close_matches(action.cue, ids, n=1)
-                    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-                    self.error(cue_node, "E004", f"{cue.label}: goto names an undefined cue '{action.cue}'{suggestion}")
+                    suggestion = self.hint(action.cue, seen)
+                    self.error(cue_node, "E004", f"{cue.label}: goto names an undefined cue "
+                                                 f"'{_clip(action.cue)}'{suggestion}")
             if cue.continue_mode == "auto-follow" and math.isinf(cue.duration):
                 self.error(cue_node, "E007", f"{cue.label}: auto-follow needs the cue to end, but it starts a looping "
                                              "walk (open-ended); use auto-continue with a post_wait")
-        cues = [c for c, _ in parsed if c is not None]
-        nodes = [n for c, n in parsed if c is not None]
-        ids = [c.id for c in cues]
         if self.errors:
             return
-        # Zero-time continue edges: cue i starts its successor without any time passing.
+        cues = [c for c, _ in parsed if c is not None]
+        nodes = [n for c, n in parsed if c is not None]
+        index = {c.id: i for i, c in enumerate(cues)}
+        # Zero-time continue edges: cue i starts its successor without any time passing. Each cue has at most
+        # one successor, so the cycles are found by walking each chain once (colouring, linear time).
         successor: dict[int, int] = {}
         for i, cue in enumerate(cues):
             target = next((a.cue for a in cue.actions if isinstance(a, GotoAction)), None)
-            nxt = ids.index(target) if target is not None else i + 1
+            nxt = index[target] if target is not None else i + 1
             zero = cue.pre_wait == 0 and ((cue.continue_mode == "auto-continue" and cue.post_wait == 0) or
                                          (cue.continue_mode == "auto-follow" and cue.duration == 0))
             if zero and nxt < len(cues):
                 successor[i] = nxt
+        state: dict[int, int] = {}          # 1 = on the chain being walked, 2 = finished
         for start in successor:
-            path, i = [], start
-            while i in successor and i not in path:
+            path: list[int] = []
+            i: int | None = start
+            while i is not None and state.get(i) is None:
+                state[i] = 1
                 path.append(i)
-                i = successor[i]
-            if i == start:
-                loop = " → ".join(cues[j].id for j in path + [start])
-                self.error(nodes[start], "E008", f"{cues[start].label}: continue cycle that takes no time ({loop}); "
-                                                 "add a pre_wait or post_wait somewhere in it")
-                break
+                i = successor.get(i)
+            if i is not None and state.get(i) == 1:   # the walk came back onto itself: a cycle
+                loop = path[path.index(i):] + [i]
+                shown = " → ".join(cues[j].id for j in loop[:10]) + (" → …" if len(loop) > 10 else "")
+                self.error(nodes[i], "E008", f"{cues[i].label}: continue cycle that takes no time ({shown}); "
+                                             "add a pre_wait or post_wait somewhere in it")
+                return
+            for j in path:
+                state[j] = 2
 
 
 def _id_of(node: Node) -> str | None:
@@ -572,21 +693,36 @@ def load_show(path: str, shader_dir: str | None = None, vocabulary: Vocabulary |
     vocab = vocabulary or engine_vocabulary(shader_dir or os.path.join(os.path.dirname(os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))), "shaders"))
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ShowLoadError([ShowError(path, 1, 1, "E014", f"cannot read the show file ({exc})")]) from None
+        with open(path, "rb") as f:
+            data = f.read(MAX_SHOW_BYTES + 1)
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        raise ShowLoadError([ShowError(path, 1, 1, "E014", f"cannot read the show file ({exc.strerror or exc})")]) from None
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        raise ShowLoadError([ShowError(path, before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1,
+                                       "E014", "the show file is not UTF-8 text")]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ShowLoadError([ShowError(path, line, col, "E014", f"YAML syntax: {problem}")]) from None
-    reader = _Reader(path, vocab)
+        root = compose_bounded(text, path)
+    except YamlProblem as problem:
+        raise ShowLoadError([ShowError(path, problem.line, problem.column, "E014", problem.message)]) from None
     if root is None:
         raise ShowLoadError([ShowError(path, 1, 1, "E012", "the show file is empty; expected format: and cues:")])
+    reader = _Reader(path, vocab)
     show = reader.show(root)
     if reader.errors or show is None:
-        raise ShowLoadError(sorted(reader.errors, key=lambda e: (e.line, e.column)))
+        errors = sorted(reader.errors, key=lambda e: (e.line, e.column))
+        if reader.dropped:
+            last = errors[-1] if errors else ShowError(path, 1, 1, "E016", "")
+            errors.append(ShowError(path, last.line, last.column, "E016",
+                                    f"... and {reader.dropped} more errors (the first {MAX_ERRORS} are shown)"))
+        if not errors:  # every path that returns None records why; this keeps a bug from becoming a traceback
+            errors = [ShowError(path, 1, 1, "E016", "the show could not be read (no reason was recorded)")]
+        raise ShowLoadError(errors)
     return show
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Untrusted text shown in a message: one line, bounded."""
+    line = text.replace("\n", " ").replace("\r", " ")
+    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -28,6 +28,7 @@ class WalkAction:
     loop: bool = True
     transition: float = 2.0            # seconds of crossfade in W from the current picture
     curve: str = "s"
+    easing: str = "linear"             # speed profile within each segment (see engine.latent.interpolate)
 
     @property
     def duration(self) -> float:

@@ -10,6 +10,7 @@ show twice gives identical frames.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -20,7 +21,7 @@ from engine.live import engine_params
 from engine.models.networks import Generator
 from engine.gl.outputs import HeadlessOutput, OutputSpec, shared_egl_context
 from engine.render import RenderSettings, RenderStats, render_frames
-from engine.show.model import Show
+from engine.show.model import GotoAction, Show
 from engine.show.runner import ShowRunner
 from engine.video import FrameSink
 from engine.worker import GeneratedFrame
@@ -28,17 +29,39 @@ from engine.worker import GeneratedFrame
 SHADERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shaders")
 
 
-def show_length(show: Show) -> float:
-    """A default render length: until every timed cue has played once (capped at 10 minutes), at least 10 s."""
-    total, cue_time = 0.0, 0.0
-    for cue in show.cues:
-        cue_time += cue.pre_wait
-        step = cue.post_wait if cue.continue_mode == "auto-continue" else (
-            cue.duration if cue.continue_mode == "auto-follow" else 0.0)
-        total = max(total, cue_time + max((a.duration for a in cue.actions if a.duration != float("inf")),
-                                          default=0.0))
-        cue_time += step
-    return min(max(total, cue_time, 10.0), 600.0)
+MAX_DEFAULT_LENGTH = 600.0     # a looping show plays its cue list once, capped at ten minutes
+TAIL_SECONDS = 2.0             # after the last cue has finished its actions
+
+
+def show_length(show: Show, go_at: Sequence[float] | None = None) -> float:
+    """A default render length: until every GO has played its cue sequence once (continues and follows
+    included), then :data:`TAIL_SECONDS`; at least 10 s, at most :data:`MAX_DEFAULT_LENGTH` past the last GO.
+
+    Each GO starts the standby cue; a cue that continues starts the next one (or its goto target) after its
+    post-wait or when its actions end; a sequence stops at a cue that waits for GO or at a cue it has already
+    played (a loop).
+    """
+    index = {cue.id: i for i, cue in enumerate(show.cues)}
+    playhead: int | None = 0 if show.cues else None
+    end = 0.0
+    gos = sorted(go_at) if go_at is not None else [0.0]
+    for go in gos:
+        end = max(end, go)
+        at, played = go, set()
+        while playhead is not None and playhead not in played:
+            played.add(playhead)
+            cue = show.cues[playhead]
+            goto = next((a.cue for a in cue.actions if isinstance(a, GotoAction)), None)
+            finite = [a.duration for a in cue.actions if not math.isinf(a.duration)]
+            end = max(end, at + cue.pre_wait + max(finite, default=0.0))
+            playhead = index[goto] if goto is not None else (playhead + 1 if playhead + 1 < len(show.cues) else None)
+            if cue.continue_mode == "auto-continue":
+                at += cue.pre_wait + cue.post_wait
+            elif cue.continue_mode == "auto-follow" and not math.isinf(cue.duration):
+                at += cue.duration
+            else:
+                break
+    return min(max(end + TAIL_SECONDS, 10.0), (gos[-1] if gos else 0.0) + MAX_DEFAULT_LENGTH)
 
 
 def render_show(show: Show, G: Generator, output: str | FrameSink, settings: RenderSettings,
@@ -69,7 +92,7 @@ def render_show(show: Show, G: Generator, output: str | FrameSink, settings: Ren
         out.draw(t, [frame], params.snapshot(), blend=False)
         return out.read()
 
-    total = settings.frame_count(show_length(show))
+    total = settings.frame_count(show_length(show, go_at))
     try:
         return render_frames(produce, total, output, size, settings, progress)
     finally:

@@ -22,6 +22,7 @@ caller's clock, so an offline render of a show is frame-exact and repeatable. Se
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -34,10 +35,15 @@ from engine.latent.interpolate import lerp
 from engine.latent.walker import LatentWalker, WalkFrame, WalkSettings
 from engine.models.networks import Generator
 from engine.params import ParamSpec, ParamStore
+from engine.logs import Throttle
 from engine.show.curves import apply_curve
 from engine.show.model import Cue, FadeAction, GotoAction, ShadersAction, Show, WalkAction
 
 log = logging.getLogger(__name__)
+_throttle = Throttle(log)
+MAX_EVENTS_PER_UPDATE = 10_000     # cue starts and continues handled in one frame; the rest follow next frame
+MAX_MESSAGES = 100
+MAX_CACHED_WALKS = 32
 
 
 def seconds_since_midnight() -> float:
@@ -88,7 +94,8 @@ class _Fade:
     def value(self, now: float) -> float:
         if self.duration <= 0:
             return self.to
-        return self.start_value + (self.to - self.start_value) * apply_curve(self.curve, (now - self.start) / self.duration)
+        u = apply_curve(self.curve, (now - self.start) / self.duration)
+        return self.start_value * (1.0 - u) + self.to * u   # never overflows, unlike start + (to - start) * u
 
     def done(self, now: float) -> bool:
         return now >= self.start + self.duration
@@ -124,14 +131,15 @@ class ShowRunner:
         self.show = show
         self.running: list[RunningCue] = []
         self.fades: dict[str, _Fade] = {}
-        self.messages: list[str] = []
+        self.messages: collections.deque[str] = collections.deque(maxlen=MAX_MESSAGES)
+        self.catching_up = False            # the last update left due cue starts for the next frames
         self.playhead: int | None = 0 if show.cues else None
         self._last_go = -math.inf
         self._panic_until: float | None = None
         self._now = 0.0
         self._walk_time = 0.0
         self._last_time_of_day: float | None = None
-        self._walkers: dict[WalkAction, LatentWalker] = {}
+        self._walkers: collections.OrderedDict[WalkAction, LatentWalker] = collections.OrderedDict()
         self._declare(show)
         self._source: _Source = _WalkSource(self._walker(show.walk), 0.0)
         self._apply_initial()
@@ -213,13 +221,27 @@ class ShowRunner:
         if walk_time is not None:
             self._walk_time = walk_time
         self._wall_clock_triggers(now)
-        # Start what is due, in time order; a continue can start a cue whose own continue is due too. The loop
-        # ends: continue cycles that take no time are refused when the show is loaded.
-        while self._start_due(now):
+        # Start what is due, in time order; a continue can start a cue whose own continue is due too. Continue
+        # cycles that take no time are refused when the show is loaded, and every time is 0 or at least a
+        # millisecond; still, after a long stall (a machine asleep for a day) thousands of continues can fall
+        # due at once, so one frame handles at most MAX_EVENTS_PER_UPDATE and the next frames the rest, in order.
+        self.catching_up = False
+        for _ in range(MAX_EVENTS_PER_UPDATE):
+            if not self._start_due(now):
+                break
             self._drop_finished(now)
+        else:
+            self.catching_up = True
+            _throttle.warning("behind", "the cue list is catching up: more than %d cue starts fell due in one "
+                                        "frame; the rest follow in the next frames", MAX_EVENTS_PER_UPDATE)
         self._drop_finished(now)
         for key, fade in list(self.fades.items()):
-            self.params.set(key, fade.value(now), immediate=True)
+            try:
+                self.params.set(key, fade.value(now), immediate=True)
+            except (KeyError, ValueError) as exc:  # a parameter gone with a reload: the fade lets go
+                del self.fades[key]
+                self.messages.append(f"fade of {key} stopped: {exc}")
+                continue
             if fade.done(now):
                 del self.fades[key]
         if isinstance(self._source, _Transition) and self._source.progress(now) >= 1.0:
@@ -305,11 +327,16 @@ class ShowRunner:
 
     def _walker(self, action: WalkAction) -> LatentWalker:
         walker = self._walkers.get(action)
-        if walker is None:
+        if walker is not None:
+            self._walkers.move_to_end(action)
+        else:
             settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
-                                    interpolation=action.interpolation, loop=action.loop)  # type: ignore[arg-type]
+                                    interpolation=action.interpolation, easing=action.easing,  # type: ignore[arg-type]
+                                    loop=action.loop)
             walker = LatentWalker(self.G, settings)
             self._walkers[action] = walker
+            while len(self._walkers) > MAX_CACHED_WALKS:
+                self._walkers.popitem(last=False)
         return walker
 
     def _declare(self, show: Show) -> None:

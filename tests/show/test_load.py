@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pytest
 
 from engine.show import ShowLoadError, load_show
@@ -50,7 +51,7 @@ cues:
      ["undefined parameter 'vignette.amout'", "did you mean 'vignette.amount'"]),
     ("  - id: a\n    actions:\n      - goto: b\n", "E004", 3, 5, ["undefined cue 'b'"]),
     ("  - id: a\n    actions:\n      - fade: {param: vignette.amount, to: 3}\n", "E005", 5, 44,
-     ["out of range", "0.0 .. 1.0"]),
+     ["out of range", "0 .. 1"]),
     ("  - id: a\n    pre_wait: -1\n", "E006", 4, 15, ["cannot be negative"]),
     ("  - id: a\n    continue: auto-follow\n    actions:\n      - walk: {seeds: [1, 2]}\n  - id: b\n",
      "E007", 3, 5, ["auto-follow", "open-ended"]),
@@ -112,5 +113,9 @@ def test_declared_parameters_can_be_faded(tmp_path):
 
 
 def test_latent_paths_are_relative_to_the_show(tmp_path):
+    (tmp_path / "w").mkdir()
+    np.savez(tmp_path / "w" / "a.npz", w=np.zeros((3, 8), np.float32))
     show = load_show(write(tmp_path, "format: 1\nwalk: {latents: [w/a.npz], seeds: [1]}\ncues: []\n"))
-    assert show.walk.keyframes[0].path == str(tmp_path / "w" / "a.npz")
+    # one keyframe per row of the file, then the seeds
+    assert [k.path for k in show.walk.keyframes[:3]] == [str(tmp_path / "w" / "a.npz")] * 3
+    assert [k.row for k in show.walk.keyframes[:3]] == [0, 1, 2] and show.walk.keyframes[3].seed == 1

@@ -243,9 +243,28 @@ def test_a_long_stall_catches_up_in_order_without_recursion(tmp_path, default_ge
           post_wait: 1
         """)
     r.go(0.0)
-    r.update(86400.25)                # a day of cues fell due (86 400 of them); a started at 86400.0
-    assert r.standby.id == "b"
+    for _ in range(10):               # a day of cues fell due (86 400 of them), at most 10 000 per frame
+        r.update(86400.25)
+    assert r.standby.id == "b"        # a started at 86400.0
     assert 0.5 < value(r) < 1.0        # a's fade, started at 86400.0 from b's 1.0, a quarter second in
+
+
+def test_one_frame_does_a_bounded_amount_of_catching_up(tmp_path, default_generator):
+    """Millisecond continues after an hour's stall: 3.6 million starts are due; one update does 10 000 and
+    returns (a frame is never stuck), saying that the list is catching up."""
+    from engine.show.runner import MAX_EVENTS_PER_UPDATE
+    r = make(tmp_path, default_generator, """
+        - id: a
+          continue: auto-continue
+          post_wait: 0.001
+        - id: b
+          actions: [{goto: a}]
+          continue: auto-continue
+          post_wait: 0.001
+        """)
+    r.go(0.0)
+    r.update(3600.0)
+    assert r.catching_up and len(r.running) <= MAX_EVENTS_PER_UPDATE
 
 
 def test_looping_walk_cues_leave_the_running_list_when_replaced(tmp_path, default_generator):
