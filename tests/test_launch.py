@@ -105,3 +105,63 @@ def test_live_without_a_display_says_so_in_one_line():
 def test_list_screens_on_a_real_display(xvfb_display):
     result = launch("--list-screens", env={**os.environ, "DISPLAY": xvfb_display})
     assert result.returncode == 0 and "0: 1920x1080" in result.stdout, result.stderr
+
+
+# --------------------------------------------------------------------------------- hostile command lines
+@pytest.mark.parametrize("args,words", [
+    (["--fps", "inf"], "--fps"), (["--fps", "nan"], "--fps"), (["--duration", "1e308"], "--duration"),
+    (["--seconds-per-keyframe", "1e-310"], "--seconds-per-keyframe"), (["--max-fps", "1e-300"], "--max-fps"),
+    (["--psi", "1e30"], "--psi"), (["--threads", "100000"], "--threads"), (["--crf", "99"], "--crf"),
+    (["--seeds", "0-4000000000"], "at most"), (["--output", "region=0:0:5e-324:1"], "region"),
+    (["--mix-layers", "8:4"], "--mix-layers"), (["--frames", "0"], "--frames"),
+], ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_absurd_numbers_are_usage_errors_in_one_line(args, words):
+    result = launch(*args, "--render", "/tmp/never.mp4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0] and "see launch.py --help" in lines[0], result.stderr
+
+
+def test_a_mistyped_option_is_one_line_not_a_page_of_usage():
+    result = launch("--rendr", "x.mp4")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "--rendr" in lines[0]
+
+
+def test_help_says_each_default_once():
+    text = launch("--help").stdout
+    assert text.count("(default: None)") == 0
+    blocks, current = [], []
+    for line in text.splitlines():
+        if line.startswith("  -") or not line.strip():
+            blocks.append(" ".join(current))
+            current = []
+        if line.strip():
+            current.append(line.strip())
+    for block in blocks + [" ".join(current)]:
+        assert block.count("default") <= 1 or "(default:" not in block, block
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--render", "{tmp}/f/%d%d.png"], "exactly one frame-number field"),
+    (["--render", "{tmp}/f/%s.png"], "exactly one frame-number field"),
+    (["--render", "{tmp}/%d/x.png"], "file name"),
+    (["--convert", "{tmp}"], "is a folder"),
+    (["--convert", "{tmp}/missing/x.safetensors"], "does not exist"),
+    (["--shaders", "{tmp}/nowhere", "--headless"], "no such folder"),
+    (["--device", "meta", "--render", "{tmp}/x.mp4"], "--device meta"),
+    (["--log", "{tmp}", "--render", "{tmp}/x.mp4"], "--log"),
+], ids=["two-fields", "string-field", "pattern-in-folder", "convert-folder", "convert-missing", "shaders",
+        "device", "log-folder"])
+def test_odd_paths_and_devices_fail_in_one_line_before_any_work(tmp_path, args, words):
+    result = launch(*[a.format(tmp=tmp_path) for a in args])
+    assert_one_line_error(result, 1, words)
+
+
+def test_the_reference_show_renders_past_its_last_go():
+    from engine.show import load_show
+    from engine.show.render import show_length
+    show = load_show(str(ROOT / "shows" / "reference.yaml"))
+    # GO at 30 starts cue 2; it continues to 3 (at 36, with a 1 s pre-wait and 3 s keyframe) and follows to 4.
+    assert show_length(show, [0.0, 15.0, 30.0]) >= 42.0
+    assert show_length(show, [0.0, 15.0, 30.0]) <= 30.0 + 600.0

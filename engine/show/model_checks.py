@@ -54,7 +54,7 @@ def _add(errors: list[ShowError], reported: set[tuple[str, str]], show: Show, ke
         parts = keyframe.origin.rsplit(":", 2)
         if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
             path, line, column = parts[0], int(parts[1]), int(parts[2])
-    key = (keyframe.origin or "", message)
+    key = (keyframe.origin or "", message.split(": ", 1)[-1])   # the problem, whichever seed of a range has it
     if key not in reported:       # one line per walk and problem, not one per seed of a range
         reported.add(key)
         errors.append(ShowError(path, line, column, "E017", message))
