@@ -22,7 +22,9 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -246,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also log to FILE, rotated at --log-max-mb (five old files are kept)")
     run.add_argument("--log-max-mb", type=number(float, 0.1, 10_000.0), default=10.0, metavar="MB",
                      help="size at which the log file rotates")
+    run.add_argument("--supervise", action="store_true",
+                     help="run the engine as a child process and restart it after a crash or a hang (no heartbeat "
+                          "for --watchdog seconds), resuming at the cue that was running")
+    run.add_argument("--state", metavar="FILE", default=None,
+                     help="where the run's state is written every 2 s (default with --supervise or --resume: "
+                          "~/.local/state/latentstage/<show>-<hash>.json)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the state file (cue, fades, walk, parameters) if there is one")
+    run.add_argument("--watchdog", type=number(float, 5.0, 3600.0), default=30.0, metavar="S",
+                     help="with --supervise: restart the engine when its heartbeat is older than this")
     run.add_argument("--shader-budget-ms", type=number(float, 1.0, 10_000.0), default=100.0, metavar="MS",
                      help="a new or changed shader runs only if its slowest test frame, drawn in a separate process "
                           "at 1920x1080 and scaled to the output's size, takes at most this long")
@@ -411,7 +423,8 @@ def build_walker(args: argparse.Namespace, G):  # type: ignore[no-untyped-def]
 def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ignore[no-untyped-def]
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
-    from engine.live import LiveEngine, engine_params
+    from engine.live import LiveEngine, ShowWatcher, engine_params
+    from engine.state import StateWriter, default_state_path, read_state
     from engine.gl.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
                                 shared_egl_context)
     from engine.worker import GeneratorWorker
@@ -437,13 +450,12 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
         else:
             # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
             outputs = [WindowOutput(args.shaders, params, spec, vsync=i == 0) for i, spec in enumerate(specs)]
-        runner = watcher = None
+        runner = reload_show = None
         source = walker
         if show is not None:
-            from engine.live import ShowWatcher
             from engine.show import ShowRunner, load_show
             runner = ShowRunner(show, G, params)
-            watcher = ShowWatcher(show.path, lambda p: load_show(p, shader_dir=args.shaders), runner.apply)
+            reload_show = lambda p: load_show(p, shader_dir=args.shaders)  # noqa: E731
             source = runner
         max_fps = getattr(args, "max_fps", None)
         if max_fps is None:
@@ -452,12 +464,23 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
                 logging.getLogger("launch").warning(
                     "OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator room; "
                     "--max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
+        state_path = args.state or (default_state_path(show.path if show else None) if args.resume else None)
+        writer = StateWriter(state_path).start() if state_path else None
         engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=max_fps,
-                            runner=runner, show_watcher=watcher)
+                            runner=runner, state_writer=writer)
+        if reload_show is not None and show is not None:
+            engine.show_watcher = ShowWatcher(show.path, reload_show, engine.apply_show)
+        resumed = None
+        if args.resume and state_path:
+            resumed = read_state(state_path, show.path if show else None)
         if runner is not None:
             runner.on_chain = engine.set_chain
-            if show.autostart:
-                engine.handle_key("go")
+        if resumed is not None:
+            engine.resume(resumed)
+        elif runner is not None and show.autostart:
+            engine.handle_key("go")
+        if threading.current_thread() is threading.main_thread():  # systemd's stop: quit cleanly, exit 0
+            signal.signal(signal.SIGTERM, lambda number, frame: engine.handle_key("quit"))
         for output in outputs:
             if isinstance(output, WindowOutput):
                 output.on_key = engine.handle_key
@@ -482,7 +505,14 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.supervise:
+        from engine.supervise import supervise
+        if args.render is not None or args.convert is not None:
+            print("error: --supervise is for live runs, not --render or --convert", file=sys.stderr)
+            return EXIT_USAGE
+        return supervise(argv, args)
     from engine.logs import setup_logging
     try:
         setup_logging(args.verbose, args.log, max_bytes=int(args.log_max_mb * 2 ** 20))

@@ -32,6 +32,7 @@ from engine.logs import Throttle
 from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
 from engine.params import ParamSpec, ParamStore
+from engine.state import EngineState, StateWriter, file_sha256
 from engine.worker import GeneratorWorker
 
 _T = TypeVar("_T")
@@ -129,10 +130,13 @@ class LiveEngine:
 
     def __init__(self, source: LatentSource, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
                  clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5,
-                 runner: ShowRunner | None = None, show_watcher: ShowWatcher | None = None) -> None:
+                 runner: ShowRunner | None = None, show_watcher: ShowWatcher | None = None,
+                 state_writer: StateWriter | None = None) -> None:
         self.source, self.worker, self.outputs, self.params = source, worker, list(outputs), params
         self.runner = runner                    # a ShowRunner when a show is running (GO, panic, …)
         self.show_watcher = show_watcher
+        self.state_writer = state_writer        # writes where the show is every few seconds (for --resume)
+        self.show_sha256 = file_sha256(runner.show.path) if runner is not None else None
         self.clock = clock or WallClock()
         self.max_fps = max_fps
         self.shader_poll_seconds = shader_poll_seconds
@@ -198,7 +202,41 @@ class LiveEngine:
             if self.show_watcher is not None:
                 for message in self._guard("show reload", self.show_watcher.poll) or []:
                     self._note(message)
+        if self.state_writer is not None and self.state_writer.due(now):
+            self._guard("state", self._save_state, now)
         self._measure(now)
+
+    # ---------------------------------------------------------------------------------- crash and resume
+    def apply_show(self, show: Show) -> str:
+        """A reloaded show file takes over (through the watcher, between two frames)."""
+        assert self.runner is not None
+        message = self.runner.apply(show)
+        self.show_sha256 = file_sha256(show.path)
+        return message
+
+    def state(self, now: float) -> EngineState:
+        """Where this run is: times, parameter values, the cue runner's place (see engine.state)."""
+        return EngineState(show=self.runner.show.path if self.runner is not None else None,
+                           show_sha256=self.show_sha256, engine_time=now, walk_time=self.walk_time,
+                           params=self.params.snapshot(),
+                           runner=self.runner.snapshot(now) if self.runner is not None else None)
+
+    def _save_state(self, now: float) -> None:
+        assert self.state_writer is not None
+        self.state_writer.offer(self.state(now), now)
+
+    def resume(self, state: EngineState) -> None:
+        """Continue a run from its state file: walk position, parameter values, the running cues."""
+        now = self.clock.now()
+        self.walk_time = state.walk_time
+        known = set(self.params.keys())
+        for key, value in state.params.items():
+            if key in known:
+                self.params.set(key, value, immediate=True)
+        if self.runner is not None and state.runner is not None:
+            self._note(self.runner.restore(state.runner, now, self.walk_time), level=logging.INFO)
+        else:
+            self._note(f"resumed at walk time {self.walk_time:.1f} s", level=logging.INFO)
 
     def _guard(self, stage: str, step: Callable[..., _T], *args: object) -> _T | None:
         """Run one stage of the frame; a failure is logged (rate-limited) and shown on the HUD, never raised."""
@@ -240,10 +278,14 @@ class LiveEngine:
         finally:
             self.running = False
             self.worker.stop()
+            if self.state_writer is not None:
+                self._guard("state", self._save_state, self.clock.now())
         return self.stats
 
     def close(self) -> None:
         self.worker.stop()
+        if self.state_writer is not None:
+            self.state_writer.stop()
         for output in self.outputs:
             output.close()
 

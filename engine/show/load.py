@@ -594,7 +594,7 @@ class _Reader:
                 self.error(f["region"][1], "E016", f"{where}.region: expected [x, y, width, height] in 0..1")
                 values["region"] = None
             elif None not in region:
-                x, y, w, h = region  # type: ignore[misc]
+                x, y, w, h = (float(v or 0.0) for v in region)
                 if w < MIN_REGION or h < MIN_REGION or x + w > 1 + 1e-9 or y + h > 1 + 1e-9 or x >= 1 or y >= 1:
                     self.error(f["region"][1], "E005", f"{where}.region: [{x:g}, {y:g}, {w:g}, {h:g}] must lie inside "
                                                        f"the canvas with width and height at least {MIN_REGION:g}")
@@ -655,16 +655,16 @@ class _Reader:
         state: dict[int, int] = {}          # 1 = on the chain being walked, 2 = finished
         for start in successor:
             path: list[int] = []
-            i: int | None = start
-            while i is not None and state.get(i) is None:
-                state[i] = 1
-                path.append(i)
-                i = successor.get(i)
-            if i is not None and state.get(i) == 1:   # the walk came back onto itself: a cycle
-                loop = path[path.index(i):] + [i]
+            at: int | None = start
+            while at is not None and state.get(at) is None:
+                state[at] = 1
+                path.append(at)
+                at = successor.get(at)
+            if at is not None and state.get(at) == 1:   # the walk came back onto itself: a cycle
+                loop = path[path.index(at):] + [at]
                 shown = " → ".join(cues[j].id for j in loop[:10]) + (" → …" if len(loop) > 10 else "")
-                self.error(nodes[i], "E008", f"{cues[i].label}: continue cycle that takes no time ({shown}); "
-                                             "add a pre_wait or post_wait somewhere in it")
+                self.error(nodes[at], "E008", f"{cues[at].label}: continue cycle that takes no time ({shown}); "
+                                              "add a pre_wait or post_wait somewhere in it")
                 return
             for j in path:
                 state[j] = 2

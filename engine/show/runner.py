@@ -36,8 +36,9 @@ from engine.latent.walker import LatentWalker, WalkFrame, WalkSettings
 from engine.models.networks import Generator
 from engine.params import ParamSpec, ParamStore
 from engine.logs import Throttle
-from engine.show.curves import apply_curve
+from engine.show.curves import CURVES, apply_curve
 from engine.show.model import Cue, FadeAction, GotoAction, ShadersAction, Show, WalkAction
+from engine.show.state import CueState, FadeState, RunnerState
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
@@ -59,8 +60,9 @@ class _Source:
 
 
 class _WalkSource(_Source):
-    def __init__(self, walker: LatentWalker, walk_start: float) -> None:
+    def __init__(self, walker: LatentWalker, walk_start: float, cue: str | None = None, action: int = 0) -> None:
         self.walker, self.walk_start = walker, walk_start
+        self.cue, self.action = cue, action     # where the walk was written (None: the show's opening walk)
 
     def ws(self, walk_time: float, now: float) -> torch.Tensor:
         return self.walker.raw_ws_at(walk_time - self.walk_start)
@@ -133,6 +135,7 @@ class ShowRunner:
         self.fades: dict[str, _Fade] = {}
         self.messages: collections.deque[str] = collections.deque(maxlen=MAX_MESSAGES)
         self.catching_up = False            # the last update left due cue starts for the next frames
+        self.chain: tuple[str, ...] | None = None   # the effect chain the last shaders action set
         self.playhead: int | None = 0 if show.cues else None
         self._last_go = -math.inf
         self._panic_until: float | None = None
@@ -201,6 +204,10 @@ class ShowRunner:
         self.playhead = 0 if self.show.cues else None
         self._source = _WalkSource(self._walker(self.show.walk), self._walk_time)
         self._apply_initial()
+        if self.chain is not None:
+            self.chain = None
+            if self.on_chain is not None:
+                self.on_chain(self.show.chain)
         return "reset: playhead on the first cue"
 
     def move_playhead(self, step: int) -> str:
@@ -276,6 +283,55 @@ class ShowRunner:
                 self._start(self.playhead, at)
         return True
 
+    # ---------------------------------------------------------------------------------- crash and resume
+    def snapshot(self, now: float) -> RunnerState:
+        """Where the show is, for the state file (see :mod:`engine.show.state`)."""
+        source = self._source.new if isinstance(self._source, _Transition) else self._source
+        assert isinstance(source, _WalkSource)
+        return RunnerState(
+            standby=self.standby.id if self.standby is not None else None,
+            running=tuple(CueState(r.cue.id, max(now - r.started, 0.0), r.actions_started, r.continued,
+                                   r.walk_replaced) for r in self.running),
+            fades=tuple(FadeState(f.param, f.start_value, f.to, max(now - f.start, 0.0), f.duration, f.curve)
+                        for f in self.fades.values()),
+            walk_cue=source.cue, walk_action=source.action, walk_start=source.walk_start, chain=self.chain)
+
+    def restore(self, state: RunnerState, now: float, walk_time: float) -> str:
+        """Continue from a snapshot taken before a restart: nothing is started again, nothing jumps.
+
+        Cues, fades and walks that no longer exist in the show (it was edited in between) are skipped;
+        the message says what was resumed."""
+        self._now, self._walk_time = now, walk_time
+        ids = {c.id: c for c in self.show.cues}
+        if state.standby in ids:
+            self.playhead = self.show.cue_index(state.standby)
+        elif state.standby is None and self.show.cues:
+            self.playhead = None
+        walk_cue = ids.get(state.walk_cue) if state.walk_cue is not None else None
+        action = (walk_cue.actions[state.walk_action] if walk_cue is not None
+                  and state.walk_action < len(walk_cue.actions) else None)
+        if isinstance(action, WalkAction) and walk_cue is not None:
+            self._source = _WalkSource(self._walker(action), state.walk_start, walk_cue.id, state.walk_action)
+        else:
+            self._source = _WalkSource(self._walker(self.show.walk), state.walk_start)
+        self.running = []
+        for saved in state.running:
+            cue = ids.get(saved.id)
+            if cue is not None:
+                started = now - saved.started_ago
+                self.running.append(RunningCue(cue, started, started + cue.pre_wait, saved.actions_started,
+                                               saved.continued, saved.walk_replaced))
+        known = set(self.params.keys())
+        self.fades = {f.param: _Fade(f.param, f.start_value, f.to, now - f.started_ago, f.duration, f.curve)
+                      for f in state.fades if f.param in known and f.curve in CURVES}
+        if state.chain is not None:
+            self.chain = state.chain
+            if self.on_chain is not None:
+                self.on_chain(state.chain)
+        running = ", ".join(r.cue.id for r in self.running) or "none"
+        standby = self.standby.id if self.standby is not None else "(end)"
+        return f"resumed: running {running}, standby {standby}"
+
     # -------------------------------------------------------------------------------------------- reload
     def apply(self, show: Show) -> str:
         """Take a new version of the show file while running: cues and declarations change, the picture does
@@ -302,16 +358,17 @@ class ShowRunner:
 
     def _start_actions(self, running: RunningCue, now: float) -> None:
         running.actions_started = True
-        for action in running.cue.actions:
+        for i, action in enumerate(running.cue.actions):
             if isinstance(action, WalkAction):
                 for other in self.running:
                     if other is not running:
                         other.walk_replaced = True
-                new = _WalkSource(self._walker(action), self._walk_time)
+                new = _WalkSource(self._walker(action), self._walk_time, running.cue.id, i)
                 self._source = _Transition(self._source, new, now, action.transition, action.curve)
             elif isinstance(action, FadeAction):
                 self._fade(action.param, action.to, action.time, action.curve, now)
             elif isinstance(action, ShadersAction):
+                self.chain = action.chain
                 if self.on_chain is not None:
                     self.on_chain(action.chain)
             elif isinstance(action, GotoAction):
