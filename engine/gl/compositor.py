@@ -123,6 +123,11 @@ class Compositor:
             self.shaders.get(name)  # a new effect is probed in the background and joins when accepted
 
     @property
+    def feedback_effects(self) -> list[str]:
+        """Effects that hold feedback targets now (they have drawn since joining the chain)."""
+        return sorted(self._history)
+
+    @property
     def errors(self) -> dict[str, str]:
         """Why parts of this output are not running, by stage or effect (for the HUD)."""
         found = {name: str(self.shaders.errors[name]) for name in (*STAGES, *self._chain)
