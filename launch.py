@@ -137,7 +137,8 @@ def number(kind: Callable[[str], Any], low: float, high: float, low_open: bool =
             value = kind(text)
         except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
-        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+        if not ((isinstance(value, int) or math.isfinite(value)) and (low < value if low_open else low <= value)
+                and value <= high):
             bracket = "(" if low_open else "["
             raise argparse.ArgumentTypeError(f"must be in {bracket}{low:g}, {high:g}], got {text[:40]!r}")
         return value
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.latent import EASINGS, INTERPOLATIONS
     from engine.models.networks import NOISE_MODES
     p = _Parser(
-        prog="launch.py", formatter_class=_HelpFormatter,
+        prog="launch.py", formatter_class=_HelpFormatter, allow_abbrev=False,  # "--sup" must not mean --supervise
         description="Latent Stage: walk the latent space of a StyleGAN2 generator and render it to video.")
     p.add_argument("show", nargs="?", default=None, metavar="SHOW.yaml",
                    help="a show file (cue list) to run live or, with --render, offline; its model, outputs and "
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "~/.local/state/latentstage/<show>-<hash>.json)")
     run.add_argument("--resume", action="store_true",
                      help="continue from the state file (cue, fades, walk, parameters) if there is one")
+    run.add_argument("--heartbeat-fd", type=number(int, 3, 1 << 20), default=None, help=argparse.SUPPRESS)
     run.add_argument("--watchdog", type=number(float, 5.0, 3600.0), default=30.0, metavar="S",
                      help="with --supervise: restart the engine when its heartbeat is older than this")
     run.add_argument("--shader-budget-ms", type=number(float, 1.0, 10_000.0), default=100.0, metavar="MS",
@@ -396,6 +398,17 @@ def check_paths(args: argparse.Namespace) -> None:
             raise CliError(str(exc)) from None
     if args.log is not None and os.path.isdir(args.log):
         raise CliError(f"--log {args.log}: is a folder; expected a file name")
+    live = args.render is None and args.convert is None
+    chain = [name for name in args.chain.split("+") if name]    # used live, when no show brings its own
+    chains = [list(spec.get("chain", ())) for spec in args.outputs] + ([chain] if live and args.show is None else [])
+    if len(args.outputs) > 16 or any(len(c) > 16 or len(set(c)) != len(c) for c in chains):
+        raise CliError("at most 16 outputs, each with at most 16 effects, each effect once per chain")
+    from engine.gl.glsl import is_shader_name
+    for name in (n for c in chains for n in c):
+        if not is_shader_name(name) or not os.path.isfile(os.path.join(args.shaders, f"{name}.glsl")):
+            found = sorted(f[:-5] for f in os.listdir(args.shaders) if f.endswith(".glsl"))
+            raise CliError(f"effect {name[:40]!r} (in --chain or --output chain=): no {name[:40]}.glsl in "
+                           f"{args.shaders}; there are {', '.join(found)}")
 
 
 def build_walker(args: argparse.Namespace, G):  # type: ignore[no-untyped-def]
@@ -424,7 +437,7 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
     """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
     from engine.generate import FrameSynthesizer
     from engine.live import LiveEngine, ShowWatcher, engine_params
-    from engine.state import StateWriter, default_state_path, read_state
+    from engine.state import Heartbeat, StateWriter, default_state_path, read_state
     from engine.gl.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
                                 shared_egl_context)
     from engine.worker import GeneratorWorker
@@ -446,16 +459,20 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
     try:
         if args.headless:
             ctx = shared_egl_context()
-            outputs = [HeadlessOutput(ctx, args.shaders, params, spec) for spec in specs]
+            outputs = [HeadlessOutput(ctx, args.shaders, params, spec, shader_budget_ms=args.shader_budget_ms)
+                       for spec in specs]
         else:
             # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
-            outputs = [WindowOutput(args.shaders, params, spec, vsync=i == 0) for i, spec in enumerate(specs)]
+            outputs = [WindowOutput(args.shaders, params, spec, vsync=i == 0, shader_budget_ms=args.shader_budget_ms)
+                       for i, spec in enumerate(specs)]
         runner = reload_show = None
         source = walker
         if show is not None:
-            from engine.show import ShowRunner, load_show
+            from engine.show import ShowRunner
+            from engine.show.model_checks import load_show_for_model
             runner = ShowRunner(show, G, params)
-            reload_show = lambda p: load_show(p, shader_dir=args.shaders)  # noqa: E731
+            # On the reload thread: validated against the model too, and every walk resolved there.
+            reload_show = lambda p: runner.prepare(load_show_for_model(p, G, args.shaders))  # noqa: E731
             source = runner
         max_fps = getattr(args, "max_fps", None)
         if max_fps is None:
@@ -465,9 +482,21 @@ def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ig
                     "OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator room; "
                     "--max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
         state_path = args.state or (default_state_path(show.path if show else None) if args.resume else None)
-        writer = StateWriter(state_path).start() if state_path else None
+        writer = None
+        if state_path:
+            try:
+                writer = StateWriter(state_path).start()
+            except OSError as exc:  # the show runs anyway; it just cannot be resumed after a crash
+                logging.getLogger("launch").error("%s: cannot keep a state file there (%s); a restart will start "
+                                                  "the show from the top", state_path, exc.strerror or exc)
+        heartbeat = None
+        if args.heartbeat_fd is not None:
+            try:
+                heartbeat = Heartbeat(args.heartbeat_fd)
+            except OSError as exc:
+                raise CliError(f"--heartbeat-fd {args.heartbeat_fd}: {exc.strerror or exc}") from None
         engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=max_fps,
-                            runner=runner, state_writer=writer)
+                            runner=runner, state_writer=writer, heartbeat=heartbeat)
         if reload_show is not None and show is not None:
             engine.show_watcher = ShowWatcher(show.path, reload_show, engine.apply_show)
         resumed = None
@@ -508,7 +537,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.supervise:
-        from engine.supervise import supervise
+        from engine.supervise import SUPERVISED, supervise
+        if os.environ.get(SUPERVISED):
+            print("error: --supervise given to an engine that a supervisor already runs", file=sys.stderr)
+            return EXIT_USAGE
         if args.render is not None or args.convert is not None:
             print("error: --supervise is for live runs, not --render or --convert", file=sys.stderr)
             return EXIT_USAGE

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -32,14 +32,15 @@ from engine.logs import Throttle
 from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
 from engine.params import ParamSpec, ParamStore
-from engine.state import EngineState, StateWriter, file_sha256
+from engine.state import EngineState, Heartbeat, StateWriter, file_sha256
 from engine.worker import GeneratorWorker
 
 _T = TypeVar("_T")
+_Loaded = TypeVar("_Loaded")
 
 if TYPE_CHECKING:  # the show package imports this module; at run time the runner is only passed in
     from engine.show.model import Show
-    from engine.show.runner import ShowRunner
+    from engine.show.runner import PreparedShow, ShowRunner
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
@@ -67,16 +68,16 @@ class LatentSource(Protocol):
     def frame_at(self, t: float, truncation_psi: float | None = None) -> WalkFrame: ...
 
 
-class ShowWatcher:
-    """Re-reads a show file when it changes, on a thread of its own (validating a large show takes time the
-    display does not have); the frame loop applies a valid result between two frames. An invalid file is
-    reported and the running show goes on."""
+class ShowWatcher(Generic[_Loaded]):
+    """Re-reads a show file when it changes, on a thread of its own (validating a large show and resolving
+    its walks take time the display does not have); the frame loop applies a valid result between two
+    frames. An invalid file is reported and the running show goes on."""
 
-    def __init__(self, path: str, load: Callable[[str], Show], apply: Callable[[Show], str]) -> None:
+    def __init__(self, path: str, load: Callable[[str], _Loaded], apply: Callable[[_Loaded], str]) -> None:
         self.path, self._load, self._apply = path, load, apply
         self._mtime = self._stat()
         self._thread: threading.Thread | None = None
-        self._result: tuple[Show | None, str | None] | None = None
+        self._result: tuple[_Loaded | None, str | None] | None = None
 
     def _stat(self) -> float | None:
         try:
@@ -131,11 +132,12 @@ class LiveEngine:
     def __init__(self, source: LatentSource, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
                  clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5,
                  runner: ShowRunner | None = None, show_watcher: ShowWatcher | None = None,
-                 state_writer: StateWriter | None = None) -> None:
+                 state_writer: StateWriter | None = None, heartbeat: Heartbeat | None = None) -> None:
         self.source, self.worker, self.outputs, self.params = source, worker, list(outputs), params
         self.runner = runner                    # a ShowRunner when a show is running (GO, panic, …)
         self.show_watcher = show_watcher
         self.state_writer = state_writer        # writes where the show is every few seconds (for --resume)
+        self.heartbeat = heartbeat              # tells a supervisor that the loop is alive
         self.show_sha256 = file_sha256(runner.show.path) if runner is not None else None
         self.clock = clock or WallClock()
         self.max_fps = max_fps
@@ -204,14 +206,16 @@ class LiveEngine:
                     self._note(message)
         if self.state_writer is not None and self.state_writer.due(now):
             self._guard("state", self._save_state, now)
+        if self.heartbeat is not None:
+            self.heartbeat.beat(now)
         self._measure(now)
 
     # ---------------------------------------------------------------------------------- crash and resume
-    def apply_show(self, show: Show) -> str:
+    def apply_show(self, show: Show | PreparedShow) -> str:
         """A reloaded show file takes over (through the watcher, between two frames)."""
         assert self.runner is not None
         message = self.runner.apply(show)
-        self.show_sha256 = file_sha256(show.path)
+        self.show_sha256 = file_sha256(self.runner.show.path)
         return message
 
     def state(self, now: float) -> EngineState:

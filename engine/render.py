@@ -13,6 +13,7 @@ itself (ffmpeg) is another process. A slow encoder therefore costs nothing until
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import queue
 import threading
@@ -23,8 +24,9 @@ import numpy as np
 
 from engine.generate import FrameSynthesizer, NonFiniteFrame
 from engine.latent.walker import LatentWalker
-from engine.video import FrameSink, fit_frame, open_sink
+from engine.video import FrameSink, OutputError, fit_frame, open_sink
 
+log = logging.getLogger(__name__)
 _END = object()
 MAX_RENDER_FRAMES = 10_000_000      # about 3.9 days at 30 fps; beyond that a command-line typo, not a render
 
@@ -84,8 +86,12 @@ class _WriterThread(threading.Thread):
             if self.error is None:
                 try:
                     self.sink.write(item)  # type: ignore[arg-type]
-                except BaseException as exc:  # reported by the render loop on its next put
+                except OutputError as exc:  # reported by the render loop on its next put
                     self.error = exc
+                except Exception as exc:  # a sink's own failure (cv2, a full disk): one line with the path
+                    message = str(exc).splitlines()[0] if str(exc) else ""
+                    self.error = OutputError(f"{self.sink.path}: writing frame {self.sink.frames_written} failed "
+                                             f"({type(exc).__name__}: {message[:160]})")
 
     def put(self, frame: np.ndarray) -> None:
         if self.error is not None:
@@ -119,6 +125,13 @@ def render_frames(produce: Callable[[int, float], np.ndarray], total: int, outpu
             except NonFiniteFrame as exc:  # the frame guard: never a black or garbage frame in a video
                 raise RenderError(f"frame {i} (t = {i / settings.fps:.3f} s): {exc}; stopped with {i} frames "
                                   f"written to {sink.path}") from None
+            except (RenderError, OutputError):
+                raise
+            except Exception as exc:  # offline is deterministic: say which frame, keep the trace for -v
+                log.debug("frame %d failed", i, exc_info=True)
+                message = str(exc).splitlines()[0] if str(exc) else ""
+                raise RenderError(f"frame {i} (t = {i / settings.fps:.3f} s): {type(exc).__name__}: {message[:200]}; "
+                                  f"stopped with {i} frames written to {sink.path} (-v shows where)") from None
             generating += time.perf_counter() - t0
             writer.put(frame)
             if progress is not None:

@@ -4,8 +4,8 @@ A gallery engine that crashes at 3 a.m. should come back at the cue that was run
 the show. The live loop hands a small :class:`EngineState` (engine and walk time, every parameter's value,
 and the cue runner's :class:`~engine.show.state.RunnerState`) to a :class:`StateWriter` every
 :data:`STATE_SECONDS`; the writer thread writes it atomically (a temporary file, fsync, rename), so the
-display never waits for the disk and a power cut leaves the previous state, never half of one. The file's
-modification time is also the engine's heartbeat, which the supervisor (:mod:`engine.supervise`) watches.
+display never waits for the disk and a power cut leaves the previous state, never half of one. Under the
+supervisor (:mod:`engine.supervise`) the frame loop also sends a :class:`Heartbeat` down a pipe.
 
 On ``--resume``, :func:`read_state` reads it back as untrusted input: bounded, every field checked; a file
 that does not fit is reported in one line and the show starts from the top (a bad state file never keeps an
@@ -60,12 +60,10 @@ class EngineState:
             raise ValueError(f"not a state file of format {STATE_FORMAT}")
         params = data.get("params")
         if not isinstance(params, dict) or len(params) > MAX_PARAMS or not all(
-                isinstance(k, str) and len(k) <= 200 and isinstance(v, (int, float)) and not isinstance(v, bool)
-                and math.isfinite(v) for k, v in params.items()):
+                isinstance(k, str) and len(k) <= 200 and _finite(v) for k, v in params.items()):
             raise ValueError("params must map names to finite numbers")
         times = [data.get("engine_time"), data.get("walk_time"), data.get("written_at")]
-        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and abs(t) < 1e12
-                   for t in times):
+        if not all(_finite(t) and abs(t) < 1e12 for t in times):  # type: ignore[arg-type]
             raise ValueError("engine_time, walk_time and written_at must be finite numbers")
         show, digest, pid = data.get("show"), data.get("show_sha256"), data.get("pid")
         if not (show is None or isinstance(show, str)) or not (digest is None or isinstance(digest, str)) \
@@ -75,6 +73,13 @@ class EngineState:
         engine_time, walk_time, written_at = (float(t) for t in times)  # type: ignore[arg-type]
         return cls(show=show, show_sha256=digest, engine_time=engine_time, walk_time=walk_time,
                    params={k: float(v) for k, v in params.items()}, runner=runner, pid=pid, written_at=written_at)
+
+
+def _finite(value: Any) -> bool:
+    """A plain finite number; JSON integers can have any number of digits (math.isfinite would raise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)
 
 
 def file_sha256(path: str) -> str | None:
@@ -108,7 +113,7 @@ def read_state(path: str, show: str | None) -> EngineState | None:
         if len(data) > MAX_STATE_BYTES:
             raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
         state = EngineState.from_json(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, KeyError, RecursionError) as exc:
+    except (ValueError, UnicodeDecodeError, KeyError, RecursionError, OverflowError, TypeError) as exc:
         log.warning("%s: not a usable state file (%s); starting from the top", path, str(exc).splitlines()[0][:120])
         return None
     if (state.show and os.path.abspath(state.show)) != (show and os.path.abspath(show)):
@@ -117,6 +122,27 @@ def read_state(path: str, show: str | None) -> EngineState | None:
     if show is not None and state.show_sha256 != file_sha256(show):
         log.warning("%s: the show file changed since the state was written; resuming by cue ids", path)
     return state
+
+
+class Heartbeat:
+    """One byte a second down a pipe to the supervisor, from the frame loop: a loop that stops stops the beat.
+
+    It does not depend on the disk (a full disk or an unwritable state folder must not look like a hang) and
+    never blocks (a supervisor that does not read just misses beats)."""
+
+    def __init__(self, fd: int, interval: float = 1.0) -> None:
+        self.fd, self.interval = fd, interval
+        self._last = -math.inf
+        os.set_blocking(fd, False)
+
+    def beat(self, now: float) -> None:
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        try:
+            os.write(self.fd, b".")
+        except (BlockingIOError, BrokenPipeError, OSError):
+            pass
 
 
 class StateWriter:

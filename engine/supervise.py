@@ -5,8 +5,10 @@
 
 * **a crash** (an exception that escaped, a segfault in a driver, the out-of-memory killer): the child is
   started again and resumes at the cue that was running, from the state file it wrote every two seconds;
-* **a hang** (no heartbeat: the state file's modification time stops moving for ``--watchdog`` seconds,
-  after a start-up grace for loading the model): the child is killed and started again the same way;
+* **a hang** (no heartbeat for ``--watchdog`` seconds: the child's frame loop sends a byte a second down a
+  pipe; after a start-up grace for loading the model): the child is killed and started again the same way.
+  The beat measures the loop itself, on the monotonic clock: neither a full disk nor a step of the wall
+  clock looks like a hang;
 * **a clean quit** (Esc, Q, the window closed, ``--duration`` reached, SIGTERM): the supervisor ends too,
   with the child's exit status; a usage error (status 2) is not retried either;
 * restarts back off (1, 2, 4 … 30 s) while the child keeps failing at once, and reset after a minute of
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -34,6 +37,7 @@ from engine.logs import setup_logging
 from engine.state import default_state_path, read_state
 
 log = logging.getLogger("supervisor")
+SUPERVISED = "LATENTSTAGE_SUPERVISED"      # set in the child's environment: it must not supervise again
 
 STARTUP_GRACE = 300.0        # seconds a fresh child may take to load its model before its first heartbeat
 HEALTHY_SECONDS = 60.0       # a child that ran this long resets the restart back-off
@@ -41,10 +45,11 @@ MAX_BACKOFF = 30.0
 EXIT_USAGE = 2
 
 
-def child_command(argv: Sequence[str], state_path: str, resume: bool) -> list[str]:
-    """The engine's own command line: ``argv`` without the supervisor's options, plus the state file."""
+def child_command(argv: Sequence[str], state_path: str, resume: bool, heartbeat_fd: int | None = None) -> list[str]:
+    """The engine's own command line: ``argv`` without the supervisor's options, plus the state file and the
+    heartbeat pipe."""
     launch = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "launch.py")
-    skip_value = {"--state", "--watchdog"}
+    skip_value = {"--state", "--watchdog", "--heartbeat-fd"}
     args: list[str] = []
     skip = False
     for arg in argv:
@@ -58,7 +63,8 @@ def child_command(argv: Sequence[str], state_path: str, resume: bool) -> list[st
         if name in ("--supervise", "--resume"):
             continue
         args.append(arg)
-    return [sys.executable, launch, *args, "--state", state_path] + (["--resume"] if resume else [])
+    beat = ["--heartbeat-fd", str(heartbeat_fd)] if heartbeat_fd is not None else []
+    return [sys.executable, launch, *args, "--state", state_path, *beat] + (["--resume"] if resume else [])
 
 
 def _supervisor_log(path: str | None) -> str | None:
@@ -66,13 +72,6 @@ def _supervisor_log(path: str | None) -> str | None:
         return None
     stem, ext = os.path.splitext(path)
     return f"{stem}.supervisor{ext or '.log'}"
-
-
-def _heartbeat(path: str) -> float | None:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
 
 
 def describe_exit(code: int) -> str:
@@ -100,33 +99,42 @@ def supervise(argv: Sequence[str], args: argparse.Namespace) -> int:
 
     resume, backoff, restarts = bool(args.resume), 1.0, 0
     while True:
-        command = child_command(argv, state_path, resume)
+        beats, beat_end = os.pipe()
+        command = child_command(argv, state_path, resume, beat_end)
         started = time.monotonic()
-        wall_start = time.time()
-        child = subprocess.Popen(command)
+        child = subprocess.Popen(command, pass_fds=(beat_end,), env={**os.environ, SUPERVISED: "1"})
+        os.close(beat_end)
         log.info("engine started (pid %d)%s", child.pid, ", resuming" if resume else "")
+        last_beat: float | None = None
         hung = False
-        while child.poll() is None:
-            if stopping:
-                log.info("stopping the engine (%s)", signal.Signals(stopping[0]).name)
-                child.terminate()
-                try:
-                    child.wait(20)
-                except subprocess.TimeoutExpired:
+        try:
+            while child.poll() is None:
+                if stopping:
+                    log.info("stopping the engine (%s)", signal.Signals(stopping[0]).name)
+                    child.terminate()
+                    try:
+                        child.wait(20)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
+                    return 0
+                ready, _, _ = select.select([beats], [], [], 0.5)
+                if ready:
+                    if os.read(beats, 4096):
+                        last_beat = time.monotonic()
+                    else:                       # the child closed its end: it is exiting
+                        time.sleep(0.1)
+                now = time.monotonic()
+                if (last_beat is not None and now - last_beat > args.watchdog) or \
+                        (last_beat is None and now - started > STARTUP_GRACE):
+                    since = f"{now - last_beat:.0f} s" if last_beat is not None else f"{now - started:.0f} s since it started"
+                    log.error("the engine (pid %d) gave no heartbeat for %s: killing it", child.pid, since)
                     child.kill()
                     child.wait()
-                return 0
-            beat = _heartbeat(state_path)
-            alive_for = time.monotonic() - started
-            age = time.time() - beat if beat is not None and beat >= wall_start - 1.0 else None  # None: not yet
-            if (age is not None and age > args.watchdog) or (age is None and alive_for > STARTUP_GRACE):
-                since = f"{age:.0f} s" if age is not None else f"{alive_for:.0f} s since it started"
-                log.error("the engine (pid %d) gave no heartbeat for %s: killing it", child.pid, since)
-                child.kill()
-                child.wait()
-                hung = True
-                break
-            time.sleep(0.5)
+                    hung = True
+                    break
+        finally:
+            os.close(beats)
         code = child.returncode
         uptime = time.monotonic() - started
         if not hung and code == 0:

@@ -109,7 +109,7 @@ class PngSequenceSink(FrameSink):
         pass
 
 
-_PATTERN_FIELD = re.compile(r"%(%|[-0 +#]*\d*d)")
+_PATTERN_FIELD = re.compile(r"%(%|[-0 +#]{0,2}\d{0,2}d)")   # %d, %05d … at most 99 wide
 
 
 def check_output_path(path: str) -> str:

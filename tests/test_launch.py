@@ -165,3 +165,30 @@ def test_the_reference_show_renders_past_its_last_go():
     # GO at 30 starts cue 2; it continues to 3 (at 36, with a 1 s pre-wait and 3 s keyframe) and follows to 4.
     assert show_length(show, [0.0, 15.0, 30.0]) >= 42.0
     assert show_length(show, [0.0, 15.0, 30.0]) <= 30.0 + 600.0
+
+
+def test_options_are_never_abbreviated():
+    """'--sup' must not mean --supervise: a child would supervise again, without end."""
+    result = launch("--sup", "--headless")
+    assert result.returncode == 2 and "--sup" in result.stderr
+
+
+def test_an_integer_too_large_for_a_float_is_a_usage_error():
+    result = launch("--threads", "1" + "0" * 400, "--render", "/tmp/never.mp4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "--threads" in result.stderr
+
+
+def test_a_frame_number_field_of_absurd_width_is_refused(tmp_path):
+    assert_one_line_error(launch("--render", str(tmp_path / "f" / "%99999999999d.png")), 1, "frame-number field")
+
+
+def test_a_show_with_its_own_chain_needs_no_default_effects(tmp_path):
+    folder = tmp_path / "fx"
+    folder.mkdir()
+    for name in ("blend", "hud", "vignette"):
+        (folder / f"{name}.glsl").write_text((ROOT / "shaders" / f"{name}.glsl").read_text())
+    show = tmp_path / "show.yaml"
+    show.write_text("format: 1\nchain: [vignette]\ncues: []\n")
+    result = launch(str(show), "--shaders", str(folder), "--render", str(tmp_path / "o" / "%03d.png"),
+                    "--frames", "2", "--size", "64x64", "--quiet")
+    assert result.returncode == 0, result.stderr

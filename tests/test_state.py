@@ -117,3 +117,10 @@ def test_an_unwritable_state_folder_never_stops_the_show(tmp_path):
     writer.stop()
     assert writer.errors == 1 and writer.writes == 0
     assert os.path.isfile(blocker)
+
+
+def test_a_state_file_with_an_integer_too_large_for_a_float(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text('{"format": 1, "show": null, "show_sha256": null, "engine_time": 1, "walk_time": 1' + "0" * 400
+                    + ', "params": {}, "runner": null, "pid": 1, "written_at": 0}')
+    assert read_state(str(path), None) is None

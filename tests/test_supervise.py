@@ -51,9 +51,9 @@ def running(state: dict | None) -> dict[str, float]:
 
 
 def test_child_command_drops_the_supervisors_options():
-    command = child_command(["show.yaml", "--supervise", "--state", "x", "--watchdog=9", "--headless", "--resume"],
-                            "/s.json", resume=True)
-    assert command[2:] == ["show.yaml", "--headless", "--state", "/s.json", "--resume"]
+    command = child_command(["show.yaml", "--supervise", "--state", "x", "--watchdog=9", "--headless", "--resume",
+                             "--heartbeat-fd", "7"], "/s.json", resume=True, heartbeat_fd=5)
+    assert command[2:] == ["show.yaml", "--headless", "--state", "/s.json", "--heartbeat-fd", "5", "--resume"]
 
 
 def test_crash_and_hang_are_restarted_at_the_running_cue(tmp_path):
@@ -87,3 +87,28 @@ def test_crash_and_hang_are_restarted_at_the_running_cue(tmp_path):
     record = (tmp_path / "show.supervisor.log").read_text()
     assert "killed by SIGKILL" in record and "gave no heartbeat" in record and "resuming with cue(s) b" in record
     assert "resumed: running b" in log.read_text()
+
+
+def test_no_state_file_is_no_hang(tmp_path):
+    """The heartbeat comes from the frame loop, not from the disk: with a state folder that cannot exist the
+    show runs on (it just cannot resume), and the watchdog leaves it alone."""
+    show, log = tmp_path / "show.yaml", tmp_path / "show.log"
+    show.write_text(SHOW)
+    (tmp_path / "file").write_text("not a folder")
+    supervisor = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), str(show), "--headless", "--size", "160x96", "--max-fps", "15",
+         "--supervise", "--state", str(tmp_path / "file" / "s.json"), "--watchdog", "5", "--log", str(log)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record = tmp_path / "show.supervisor.log"
+    try:
+        wait_for(lambda: log.exists() and "cannot keep a state file" in log.read_text(), 180, "the engine's start")
+        time.sleep(12)                                     # more than twice the watchdog
+        assert supervisor.poll() is None
+        text = record.read_text()
+        assert text.count("engine started") == 1 and "no heartbeat" not in text
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()

@@ -18,7 +18,10 @@ the output's :class:`~engine.gl.resources.GLResources`, and released by :meth:`C
 effect leaves the chain): a long show creates nothing per frame.
 
 Shaders see ``u_time`` as engine seconds **wrapped every hour** (:data:`TIME_WRAP_SECONDS`): a float32 uniform
-that counted weeks would keep only about a tenth of a second of precision; at an hour it keeps 0.25 ms.
+that counted weeks would keep only about a tenth of a second of precision; at an hour it keeps 0.25 ms. For
+motion at a rate set by a parameter (a spin, a drift), a shader reads ``u_phase_<name>``: the time integral of
+its parameter ``<name>``, accumulated here in float64 and wrapped to [0, 2π). It never seams and never jumps
+when the rate changes (``rate * u_time`` would turn the picture by the whole elapsed time at every change).
 
     >>> comp = Compositor(gl, ShaderLibrary(gl, "shaders", params), (1920, 1080))     # doctest: +SKIP
     >>> comp.render(now, worker.frames.snapshot(), params.snapshot(), fbo)            # doctest: +SKIP
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 
 import moderngl
@@ -41,6 +45,7 @@ from engine.worker import GeneratedFrame
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
 TIME_WRAP_SECONDS = 3600.0
+TAU = 2 * math.pi
 
 FIT_MODES: tuple[str, ...] = ("fit", "fill", "stretch")
 MIN_REGION = 0.001      # the smallest part of the canvas an output may show (a thousandth of its width)
@@ -108,6 +113,8 @@ class Compositor:
         self._overlay: moderngl.Texture | None = None
         self.last_weight = 1.0
         self.skip_at_defaults = True      # effects whose parameters sit at their defaults cost nothing
+        self._phases: dict[str, float] = {}          # parameter key -> its integral over time, mod 2π
+        self._phase_time: float | None = None
 
     @property
     def chain(self) -> list[str]:
@@ -208,9 +215,18 @@ class Compositor:
 
     def _effect_passes(self, source: RenderTarget, now: float, params: dict[str, float]) -> RenderTarget:
         time_uniform = now % TIME_WRAP_SECONDS
+        # The step since the last frame, for the phases: never negative, at most a second (a stall or a
+        # paused render must not spin the picture round).
+        step = 0.0 if self._phase_time is None else min(max(now - self._phase_time, 0.0), 1.0)
+        self._phase_time = now
         for name in self._chain:
             effect = self.shaders.get(name)
-            if effect is None or (self.skip_at_defaults and effect.at_defaults(params)):
+            if effect is None:
+                continue
+            for spec in effect.phases:
+                rate = params.get(spec.key, spec.default)
+                self._phases[spec.key] = (self._phases.get(spec.key, 0.0) + rate * step) % TAU
+            if self.skip_at_defaults and effect.at_defaults(params):
                 continue
             previous: RenderTarget | None = None
             if effect.uses_history:
@@ -229,6 +245,8 @@ class Compositor:
             _set(prog, "u_time", time_uniform)
             for spec in effect.params:
                 _set(prog, spec.key.split(".", 1)[1], params.get(spec.key, spec.default))
+            for spec in effect.phases:
+                _set(prog, f"u_phase_{spec.key.split('.', 1)[1]}", self._phases.get(spec.key, 0.0))
             effect.vao.render(moderngl.TRIANGLES, vertices=3)
             source = out  # a stage target, or this effect's history target (which stays as drawn)
         return source

@@ -11,7 +11,9 @@ and draws test frames in a separate process first). Nothing here needs a GL cont
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import stat
 from collections.abc import Callable
 
 import moderngl
@@ -97,6 +99,10 @@ def compile_program(create: Callable[[str, str], moderngl.Program], path: str, v
 
 
 MAX_SHADER_BYTES = 256 * 1024   # an effect file is a page or two of GLSL; a bigger one is not an effect
+# Parameter groups the engine and its inputs own: an effect file of that name would redeclare (and could
+# widen) them, e.g. shaders/gen.glsl declaring gen.psi with a range of ±1e9.
+RESERVED_GROUPS = frozenset({"gen", "walk", "dir", "audio", "camera", "bio", "midi", "osc", "show", "engine",
+                             "param"})
 
 
 def is_shader_name(name: str) -> bool:
@@ -107,6 +113,8 @@ def is_shader_name(name: str) -> bool:
 def read_source(path: str) -> str:
     """An effect file's text (UTF-8, at most MAX_SHADER_BYTES); ShaderCompileError with the reason otherwise."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block the display thread
+            raise ShaderCompileError(ShaderError(path, None, "not a regular file"))
         with open(path, "rb") as f:
             data = f.read(MAX_SHADER_BYTES + 1)
     except OSError as exc:

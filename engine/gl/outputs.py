@@ -70,7 +70,7 @@ class Output(abc.ABC):
     def _setup(self, shader_dir: str, params: ParamStore, size: tuple[int, int],
                shader_budget_ms: float = DEFAULT_DRAW_BUDGET_MS) -> None:
         self.gl = GLResources(self.ctx)
-        self.shaders = ShaderLibrary(self.gl, shader_dir, params, shader_budget_ms, pixels=size[0] * size[1])
+        self.shaders = ShaderLibrary(self.gl, shader_dir, params, shader_budget_ms, size=size)
         self._build(size)
 
     def _build(self, size: tuple[int, int]) -> None:
@@ -80,7 +80,7 @@ class Output(abc.ABC):
                                f"({limit} pixels a side)")
         layout = Layout(canvas_size=self.spec.canvas_size(), region=self.spec.region, fit=self.spec.fit)
         self.target = self.gl.target(size)
-        self.shaders.pixels = size[0] * size[1]
+        self.shaders.size = size
         self.compositor = Compositor(self.gl, self.shaders, size, layout, self.spec.chain)
 
     def resize(self, size: tuple[int, int]) -> None:

@@ -38,8 +38,8 @@ from engine.params import ParamSpec
 
 log = logging.getLogger(__name__)
 
-PROBE_SIZE = (1920, 1080)          # test frames are drawn at a typical projector's size
-DEFAULT_DRAW_BUDGET_MS = 100.0     # slowest test frame at PROBE_SIZE (scaled by the output's pixels)
+PROBE_SIZE = (1920, 1080)          # the size test frames are drawn at when no output size is given
+DEFAULT_DRAW_BUDGET_MS = 100.0     # slowest test frame at the output's size
 COMPILE_BUDGET_MS = 2000.0         # compiling in the display thread must not freeze it longer than this
 STARTUP_SECONDS = 30.0             # for the probe process to start and make its GL context
 PER_SHADER_SECONDS = 5.0           # for one shader's compile and test draws; then the probe is killed
@@ -55,15 +55,18 @@ class ProbeRequest:
     vertex: str
     fragment: str
     params: tuple[tuple[str, float, float, float], ...]       # uniform, default, minimum, maximum
+    size: tuple[int, int] = PROBE_SIZE                         # the output's size: test frames are drawn at it
 
     @classmethod
-    def of(cls, name: str, path: str, vertex: str, fragment: str, specs: Sequence[ParamSpec]) -> ProbeRequest:
+    def of(cls, name: str, path: str, vertex: str, fragment: str, specs: Sequence[ParamSpec],
+           size: tuple[int, int] = PROBE_SIZE) -> ProbeRequest:
         return cls(name, path, vertex, fragment,
-                   tuple((s.key.split(".", 1)[1], s.default, s.minimum, s.maximum) for s in specs))
+                   tuple((s.key.split(".", 1)[1], s.default, s.minimum, s.maximum) for s in specs),
+                   (int(size[0]), int(size[1])))
 
     @property
     def key(self) -> str:
-        text = json.dumps([self.vertex, self.fragment, self.params])
+        text = json.dumps([self.vertex, self.fragment, self.params, self.size])
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -79,17 +82,16 @@ class Verdict:
     error: ShaderError | None = None
     unavailable: bool = False
 
-    def refusal(self, budget_ms: float, pixels: int) -> ShaderError | None:
-        """Why this shader may not run at ``pixels`` per frame within ``budget_ms``, or None."""
+    def refusal(self, budget_ms: float) -> ShaderError | None:
+        """Why this shader may not run within ``budget_ms`` a frame, or None."""
         if self.unavailable:
             return None
         if not self.ok:
             return self.error or ShaderError(self.path, None, "refused by the shader probe")
-        scale = max(1.0, pixels / (PROBE_SIZE[0] * PROBE_SIZE[1]))
-        if self.draw_ms * scale > budget_ms:
-            return ShaderError(self.path, None, f"too slow: a test frame took {self.draw_ms * scale:.0f} ms at this "
-                                                f"output's size (budget {budget_ms:.0f} ms); the previous version "
-                                                "keeps running")
+        if self.draw_ms > budget_ms:
+            return ShaderError(self.path, None, f"too slow: a test frame took {self.draw_ms:.0f} ms at this output's "
+                                                f"size (budget {budget_ms:.0f} ms); the previous version keeps "
+                                                "running")
         if self.compile_ms > COMPILE_BUDGET_MS:
             return ShaderError(self.path, None, f"compiling took {self.compile_ms:.0f} ms (budget "
                                                 f"{COMPILE_BUDGET_MS:.0f} ms)")
@@ -121,7 +123,7 @@ class ProbeJob:
         self._proc: subprocess.Popen[str] | None = subprocess.Popen(
             [sys.executable, "-m", "engine.gl.probe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, text=True, env=env)
-        payload = json.dumps({"size": PROBE_SIZE, "shaders": [dataclasses.asdict(r) for r in requests]})
+        payload = json.dumps({"shaders": [dataclasses.asdict(r) for r in requests]})
         threading.Thread(target=self._talk, args=(self._proc, payload), name="shader-probe", daemon=True).start()
 
     def _talk(self, proc: subprocess.Popen[str], payload: str) -> None:
@@ -216,7 +218,7 @@ class ProbeJob:
         proc, self._proc = self._proc, None
         if proc is None:
             return []
-        if kill:
+        if kill or proc.poll() is None:   # a probe that closed its output but lingers is not waited for
             proc.kill()
         try:
             proc.wait(timeout=10)
@@ -276,14 +278,17 @@ def main() -> int:
     import moderngl
     import numpy as np
     request = json.load(sys.stdin)
-    width, height = (int(v) for v in request["size"])
     ctx = moderngl.create_standalone_context(require=330, backend="egl")  # type: ignore[arg-type]
     noise = np.random.default_rng(0).integers(0, 256, (256, 256, 4), dtype=np.uint8)
     textures = [ctx.texture((256, 256), 4, noise.tobytes()) for _ in range(2)]
-    target = ctx.framebuffer(color_attachments=[ctx.texture((width, height), 4)])
+    targets: dict[tuple[int, int], moderngl.Framebuffer] = {}
     _emit({"ready": str(ctx.info.get("GL_RENDERER", ""))})
     for shader in request["shaders"]:
         name = shader["name"]
+        width, height = (int(v) for v in shader["size"])
+        target = targets.get((width, height))
+        if target is None:
+            target = targets[(width, height)] = ctx.framebuffer(color_attachments=[ctx.texture((width, height), 4)])
         _emit({"start": name})
         t0 = time.perf_counter()
         try:
@@ -297,7 +302,6 @@ def main() -> int:
             textures[unit % 2].use(unit)
             _set(program, sampler, unit)
         _set(program, "u_resolution", (float(width), float(height)))
-        _set(program, "u_time", 3599.0)
         _set(program, "u_weight", 0.5)
         _set(program, "u_region", (0.0, 0.0, 1.0, 1.0))
         _set(program, "u_fit", (1.0, 1.0, 0.0, 0.0))
@@ -311,14 +315,18 @@ def main() -> int:
         compile_ms = (time.perf_counter() - t0) * 1000
         target.viewport = (0, 0, width, height)
         slowest = 0.0
-        for column in (1, 2, 3):            # every parameter at its default, then its minimum, then its maximum
+        for setting in ("default", "minimum", "maximum", "middle"):
             for param in shader["params"]:
-                _set(program, param[0], float(param[column]))
-            target.use()
-            t0 = time.perf_counter()
-            vao.render(moderngl.TRIANGLES, vertices=3)
-            ctx.finish()
-            slowest = max(slowest, (time.perf_counter() - t0) * 1000)
+                _, default, low, high = param
+                value = {"default": default, "minimum": low, "maximum": high, "middle": (low + high) / 2}[setting]
+                _set(program, param[0], float(value))
+            for u_time in (0.0, 3599.9):
+                _set(program, "u_time", u_time)
+                target.use()
+                t0 = time.perf_counter()
+                vao.render(moderngl.TRIANGLES, vertices=3)
+                ctx.finish()
+                slowest = max(slowest, (time.perf_counter() - t0) * 1000)
         _emit({"name": name, "ok": True, "compile_ms": compile_ms, "draw_ms": slowest})
         vao.release()
         program.release()

@@ -30,8 +30,8 @@ from collections.abc import Iterable
 
 import moderngl
 
-from engine.gl.glsl import (ShaderCompileError, ShaderError, compile_program, is_shader_name, parse_params,
-                            program_sources, read_source)
+from engine.gl.glsl import (RESERVED_GROUPS, ShaderCompileError, ShaderError, compile_program, is_shader_name,
+                            parse_params, program_sources, read_source)
 from engine.gl.probe import (DEFAULT_DRAW_BUDGET_MS, PROBE_SIZE, ProbeJob, ProbeRequest, Verdict, cached,
                              probe)
 from engine.gl.resources import GLResources
@@ -57,6 +57,7 @@ class Effect:
     vao: moderngl.VertexArray
     params: tuple[ParamSpec, ...]
     uses_history: bool
+    phases: tuple[ParamSpec, ...] = ()      # parameters whose time integral the shader reads as u_phase_<name>
 
     def at_defaults(self, values: dict[str, float]) -> bool:
         return all(values.get(p.key, p.default) == p.default for p in self.params)
@@ -75,12 +76,12 @@ class ShaderLibrary:
     """The effects of one output's GL context, kept up to date with a folder (see the module docstring)."""
 
     def __init__(self, gl: GLResources, directory: str, params: ParamStore | None = None,
-                 budget_ms: float = DEFAULT_DRAW_BUDGET_MS, pixels: int = PROBE_SIZE[0] * PROBE_SIZE[1]) -> None:
+                 budget_ms: float = DEFAULT_DRAW_BUDGET_MS, size: tuple[int, int] = PROBE_SIZE) -> None:
         self.gl = gl
         self.directory = directory
         self.params = params
         self.budget_ms = budget_ms
-        self.pixels = pixels                         # output size the draw budget applies to
+        self.size = size                             # the output's size: the probe draws test frames at it
         self.effects: dict[str, Effect] = {}
         self.errors: dict[str, ShaderError] = {}
         self._seen: dict[str, float | None] = {}     # every name asked for -> mtime last looked at
@@ -97,10 +98,14 @@ class ShaderLibrary:
     # -------------------------------------------------------------------------------------------- using
     def get(self, name: str) -> Effect | None:
         """The running version of an effect, or None while it is not (yet) accepted; a name not seen before
-        is read and probed in the background from the next :meth:`poll` on."""
+        is read and probed in the background from the next :meth:`poll` on. Never raises: a name that cannot
+        be an effect file is reported in :attr:`errors`."""
         effect = self.effects.get(name)
-        if effect is None and name not in self._seen:
-            self.path(name)  # validates the name
+        if effect is None and name not in self._seen and name not in self.errors:
+            if not is_shader_name(name):
+                self._report(name, ShaderError(f"{name!r}", None, "not an effect name (lower case letters, "
+                                                                  "digits and _, the name of a file in shaders/)"))
+                return None
             self._seen[name] = None
         return effect
 
@@ -123,7 +128,8 @@ class ShaderLibrary:
         """Probe and compile these effects now, in one blocking batch (at start, before anything is live)."""
         sources = {}
         for name in names:
-            if name in self.effects:
+            if name in self.effects or not is_shader_name(name):
+                self.get(name)
                 continue
             self.get(name)
             source = self._read(name)
@@ -188,6 +194,9 @@ class ShaderLibrary:
         try:
             mtime = os.stat(path).st_mtime
             source = read_source(path)
+            if name in RESERVED_GROUPS:
+                raise ShaderCompileError(ShaderError(path, None, f"'{name}' is a group of engine parameters; an "
+                                                                 "effect file needs another name"))
             specs = parse_params(name, path, source)
         except OSError as exc:
             self._seen[name] = None
@@ -198,12 +207,12 @@ class ShaderLibrary:
             self._report(name, exc.error)
             return None
         self._seen[name] = mtime
-        return _Source(ProbeRequest.of(name, path, *program_sources(source), specs), specs, mtime)
+        return _Source(ProbeRequest.of(name, path, *program_sources(source), specs, self.size), specs, mtime)
 
     def _judge(self, source: _Source, verdict: Verdict) -> ShaderError | None:
         """Install a shader the probe accepted; report one it refused (the running version stays)."""
         name, path = source.request.name, source.request.path
-        refusal = verdict.refusal(self.budget_ms, self.pixels)
+        refusal = verdict.refusal(self.budget_ms)
         if refusal is not None:
             return self._report(name, refusal)
         try:
@@ -224,8 +233,9 @@ class ShaderLibrary:
     def _compile(self, name: str, path: str, vertex: str, fragment: str, specs: tuple[ParamSpec, ...]) -> Effect:
         program = compile_program(self.gl.program, path, vertex, fragment)
         vao = self.gl.vertex_array(program)
+        phases = tuple(spec for spec in specs if f"u_phase_{spec.key.split('.', 1)[1]}" in program)
         return Effect(name=name, path=path, program=program, vao=vao, params=specs,
-                      uses_history="u_history" in program)
+                      uses_history="u_history" in program, phases=phases)
 
     def _report(self, name: str, error: ShaderError) -> ShaderError:
         if self.errors.get(name) != error:

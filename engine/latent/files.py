@@ -33,6 +33,8 @@ MAX_ROWS = 10_000                   # keyframes one file may hold (one walk hold
 MAX_LATENT_ABS = 1e4                # |value| limit: trained W stay within tens; beyond this nothing renders
 NPZ_KEYS: tuple[tuple[str, LatentSpace], ...] = (("w", "w"), ("ws", "w"), ("z", "z"))
 _CACHE_ENTRIES = 16
+_CACHE_BYTES = 1 << 30               # float32 arrays kept for reuse (a file is read again after eviction)
+MAX_NPZ_MEMBERS = 64
 
 
 class LatentFileError(ValueError):
@@ -73,7 +75,8 @@ def read_latents(path: str, space: LatentSpace = "w") -> Latents:
     latents = _read(path, space)
     with _cache_lock:
         _cache[key] = latents
-        while len(_cache) > _CACHE_ENTRIES:
+        while len(_cache) > _CACHE_ENTRIES or (len(_cache) > 1 and sum(v.array.nbytes for v in _cache.values())
+                                               > _CACHE_BYTES):
             _cache.popitem(last=False)
     return latents
 
@@ -116,11 +119,12 @@ def _check_header(path: str, shape: tuple[int, ...], dtype: np.dtype) -> int:  #
     rows = 1 if len(shape) == 1 else shape[0]
     if rows > MAX_ROWS:
         raise LatentFileError(f"{path}: {rows} rows; a walk holds at most {MAX_ROWS} keyframes")
-    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if nbytes > MAX_LATENT_BYTES:
-        raise LatentFileError(f"{path}: the array declares {list(shape)} ({nbytes / 2 ** 20:.0f} MiB); latent files "
-                              f"are limited to {MAX_LATENT_BYTES // 2 ** 20} MiB")
-    return nbytes
+    count = int(np.prod(shape, dtype=object))
+    held = count * max(dtype.itemsize, 4)          # what it takes on disk, and as float32 in memory
+    if held > MAX_LATENT_BYTES:
+        raise LatentFileError(f"{path}: the array declares {list(shape)} ({held / 2 ** 20:.0f} MiB as float32); "
+                              f"latent files are limited to {MAX_LATENT_BYTES // 2 ** 20} MiB")
+    return count * dtype.itemsize
 
 
 def _header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:  # type: ignore[type-arg]
@@ -150,7 +154,27 @@ def _read_npy(f: IO[bytes], path: str, file_size: int) -> np.ndarray:
     return _array(f, path, shape, fortran, dtype, nbytes)
 
 
+def _zip_members(f: IO[bytes], path: str) -> int:
+    """The member count an archive's end record declares, read before zipfile builds an entry per member
+    (a few megabytes of central directory can declare millions)."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(max(0, size - 65_557))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    f.seek(0)
+    if at < 0 or len(tail) - at < 22:
+        raise LatentFileError(f"{path}: not a readable .npz (no zip end record)")
+    members = int.from_bytes(tail[at + 10:at + 12], "little")
+    if members == 0xFFFF:
+        raise LatentFileError(f"{path}: a ZIP64 archive; latent files are small .npz archives")
+    return members
+
+
 def _read_npz(f: IO[bytes], path: str) -> tuple[np.ndarray, LatentSpace]:
+    declared = _zip_members(f, path)
+    if declared > MAX_NPZ_MEMBERS:
+        raise LatentFileError(f"{path}: {declared} arrays in the archive; a latent .npz holds a few")
     with zipfile.ZipFile(f) as archive:
         members = {info.filename: info for info in archive.infolist()}
         for key, key_space in NPZ_KEYS:

@@ -19,6 +19,7 @@ Latent files are untrusted input, read once each by :mod:`engine.latent.files`.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -133,11 +134,11 @@ def resolve_keyframes(keyframes: Sequence[Keyframe], G: Generator) -> list[Resol
         latents = read_latents(kf.path, kf.space)
         array = latents.array
         if latents.space == "z":
-            to_map.append((i, np.array(array.reshape(-1, G.z_dim)[kf.row], dtype=np.float32), c))
+            to_map.append((i, array.reshape(-1, G.z_dim)[kf.row], c))
         elif array.ndim == 3:  # [N, num_ws, w_dim]
-            resolved[i] = ResolvedKeyframe(ws=torch.from_numpy(np.array(array[kf.row])).to(device), z=None, c=c)
+            resolved[i] = ResolvedKeyframe(ws=_shared(array[kf.row]).to(device), z=None, c=c)
         else:  # one w per row, shared by every layer
-            w = torch.from_numpy(np.array(array.reshape(-1, G.w_dim)[kf.row], dtype=np.float32)).to(device)
+            w = _shared(array.reshape(-1, G.w_dim)[kf.row]).to(device)
             resolved[i] = ResolvedKeyframe(ws=w.expand(G.num_ws, -1), z=None, c=c)
     for start in range(0, len(to_map), _MAPPING_BATCH):
         batch = to_map[start:start + _MAPPING_BATCH]
@@ -149,6 +150,14 @@ def resolve_keyframes(keyframes: Sequence[Keyframe], G: Generator) -> list[Resol
         for k, (i, _, ci) in enumerate(batch):
             resolved[i] = ResolvedKeyframe(ws=w[k].expand(G.num_ws, -1), z=z[k], c=ci)
     return [r for r in resolved if r is not None]
+
+
+def _shared(row: np.ndarray) -> torch.Tensor:
+    """A tensor over a row of a cached latent array, without a copy: every walk over a file shares its
+    memory. The array is read-only and nothing writes to keyframe latents (torch warns about the former)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(row)
 
 
 def _class_vector(kf: Keyframe, G: Generator) -> torch.Tensor | None:

@@ -35,7 +35,10 @@ class ConfigError(ValueError):
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A plain finite number (an int too large for a float is not: math.isfinite would raise on it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)
 
 
 def _short(value: Any) -> str:

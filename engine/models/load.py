@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -116,7 +117,7 @@ def generator_from_pickle(path: str) -> Generator:
     except (ConfigError, RecordError) as exc:
         raise ModelFileError(f"{path}: unsupported generator configuration: {exc}") from None
     return build_checked(path, config, {name: (tuple(t.shape), t.dtype) for name, t in tensors.items()},
-                         lambda name: tensors[name])
+                         lambda name: tensors[name], os.path.getsize(path))
 
 
 def _check_supported(path: str, record: PersistentRecord) -> None:
@@ -152,13 +153,14 @@ TensorInfo = tuple[tuple[int, ...], torch.dtype]
 
 
 def build_checked(path: str, config: GeneratorConfig, stored: Mapping[str, TensorInfo],
-                  read: Callable[[str], torch.Tensor]) -> Generator:
+                  read: Callable[[str], torch.Tensor], file_bytes: int) -> Generator:
     """Build ``config`` with the stored weights, checking everything before memory is spent on it.
 
     The network is first built on PyTorch's ``meta`` device (shapes only, no memory), and its state-dict names
     and shapes are compared with ``stored`` (name -> shape, dtype, as the file declares them): the weights a
     file really holds bound everything, so kwargs that disagree with them never allocate anything. Then each
-    tensor is read, checked to be finite, and assigned in float32.
+    tensor is read, checked to be finite, and assigned in float32. Their float32 copies may take at most
+    four times the file's size (float16 weights double): views cannot make a small file materialise more.
     """
     with torch.device("meta"):
         G = Generator(config)
@@ -175,6 +177,10 @@ def build_checked(path: str, config: GeneratorConfig, stored: Mapping[str, Tenso
             raise ModelFileError(f"{path}: '{name}' has shape {list(got_shape)}, expected {list(shape)}")
         if not dtype.is_floating_point:
             raise ModelFileError(f"{path}: '{name}' has dtype {dtype}, expected a floating-point tensor")
+    needed = 4 * sum(math.prod(shape) for shape in expected.values())
+    if needed > 4 * file_bytes + 2 ** 20:
+        raise ModelFileError(f"{path}: the weights would take {needed / 2 ** 20:.0f} MiB in float32 from a file of "
+                             f"{file_bytes / 2 ** 20:.1f} MiB; the file cannot hold them")
     state = {}
     for name in expected:
         tensor = read(name).to(torch.float32, copy=True).contiguous()  # our own memory, never a shared view
@@ -200,6 +206,8 @@ def save_generator(G: Generator, path: str | os.PathLike[str]) -> None:
 
 def _load_safetensors(path: str) -> Generator:
     from safetensors import SafetensorError, safe_open
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ModelFileError(f"{path}: not a regular file")
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
@@ -218,7 +226,7 @@ def _load_safetensors(path: str) -> Generator:
                 if dtype is None:
                     raise ModelFileError(f"{path}: '{name[:60]}' has dtype {info.get_dtype()}, expected a float type")
                 stored[name] = (tuple(info.get_shape()), dtype)
-            return build_checked(path, config, stored, f.get_tensor)
+            return build_checked(path, config, stored, f.get_tensor, os.path.getsize(path))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except (SafetensorError, OSError, ValueError) as exc:

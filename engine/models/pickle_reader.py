@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import mmap
 import os
+import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -174,7 +175,21 @@ def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any
     last = storage_offset + sum((s - 1) * st for s, st in zip(size, stride)) if all(size) else storage_offset - 1
     if last >= numel:
         raise PickleRefused(f"a tensor of size {list(size)} reaches element {last} of a storage of {numel}")
+    if not _non_overlapping(size, stride):
+        # A stride-0 view of one float would become gigabytes once copied: a saved tensor addresses each
+        # element of its storage at most once.
+        raise PickleRefused(f"a tensor of size {list(size)} with strides {list(stride)} overlaps itself")
     return storage.flat.as_strided(size, stride, storage_offset)
+
+
+def _non_overlapping(size: tuple[int, ...], stride: tuple[int, ...]) -> bool:
+    """Whether no two indices of the view address the same element (dims taken by increasing stride)."""
+    reach = 0                                   # the furthest offset the smaller dims can reach
+    for st, sz in sorted((st, sz) for sz, st in zip(size, stride) if sz > 1):
+        if st <= reach:
+            return False
+        reach += (sz - 1) * st
+    return True
 
 
 def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None) -> torch.Tensor:
@@ -222,18 +237,31 @@ def _ordered_dict(*args: Any) -> collections.OrderedDict[Any, Any]:
     return collections.OrderedDict()
 
 
-def _load_storage_from_bytes(data: Any) -> Storage:
-    if not isinstance(data, bytes):
-        raise PickleRefused(f"storage data must be bytes, got {describe(data)}")
-    return read_legacy_storage(data)
+class _StorageStreams:
+    """``torch.storage._load_from_bytes`` for one file: each stream is parsed once (a pickle that applies it
+    to the same bytes again and again would make a copy each time: 2 MB of opcodes, 170 GB of copies)."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self._keep: list[bytes] = []               # holds the ids in _seen valid while the file loads
+
+    def __call__(self, data: Any) -> Storage:
+        if not isinstance(data, bytes):
+            raise PickleRefused(f"storage data must be bytes, got {describe(data)}")
+        if id(data) in self._seen:
+            raise PickleRefused("the same tensor storage is rebuilt twice; a network pickle builds each once")
+        self._seen.add(id(data))
+        self._keep.append(data)
+        return read_legacy_storage(data)
 
 
+# The globals a network pickle may name. The ninth, ``torch.storage._load_from_bytes``, is added per file by
+# :func:`network_policy` (it remembers which streams that file has already parsed).
 ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("collections", "OrderedDict"): _ordered_dict,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("numpy", "dtype"): _numpy_dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,   # pickled under numpy 1
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,  # pickled under numpy 2
@@ -248,8 +276,11 @@ def _refusal_hint(module: str, name: str) -> str | None:
     return None
 
 
-NETWORK_POLICY = Policy(globals=ALLOWED_GLOBALS, classes=frozenset({EasyDict}), build=_build,
-                        refusal_hint=_refusal_hint)
+def network_policy() -> Policy:
+    """The policy for one network pickle (with its own record of the storage streams already parsed)."""
+    table = dict(ALLOWED_GLOBALS)
+    table[("torch.storage", "_load_from_bytes")] = _StorageStreams()
+    return Policy(globals=table, classes=frozenset({EasyDict}), build=_build, refusal_hint=_refusal_hint)
 
 
 # ----------------------------------------------------------------------------- legacy torch storage streams
@@ -343,6 +374,8 @@ def read_network_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     name = os.fspath(path)
     try:
+        if not stat.S_ISREG(os.stat(name).st_mode):   # a FIFO or a device would block or never end
+            raise ModelFileError(f"{name}: not a regular file")
         with open(name, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_MODEL_FILE_BYTES:
@@ -354,7 +387,7 @@ def read_network_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
             if not head or head[0] != 0x80:
                 raise ModelFileError(f"{name}: not a pickle file (it starts with {head!r})")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                data, _ = unpickle(view, NETWORK_POLICY)
+                data, _ = unpickle(view, network_policy())
     except ModelFileError:
         raise
     except OSError as exc:

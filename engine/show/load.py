@@ -26,6 +26,7 @@ import difflib
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,6 +53,9 @@ MAX_OUTPUT_SIDE = 8192
 MIN_REGION = 0.001
 MAX_SEED = 2 ** 32 - 1
 MAX_WALK_KEYFRAMES = 10_000
+MAX_SHOW_KEYFRAMES = 100_000     # keyframes in all the walks of one file
+MAX_OUTPUTS = 16
+MAX_CHAIN = 16                   # effects in one chain (each is a full-screen pass per frame)
 _OSC_RESERVED = set("#*,/?[]{}")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
@@ -87,13 +91,14 @@ class Vocabulary:
 def engine_vocabulary(shader_dir: str) -> Vocabulary:
     """Engine parameters plus the effects (and their parameters) found in ``shader_dir``."""
     from engine.live import ENGINE_PARAMS
+    from engine.gl.glsl import RESERVED_GROUPS
     from engine.gl.shaders import ShaderCompileError, parse_params
     params = {p.key: p for p in ENGINE_PARAMS}
     shaders = []
     for name in sorted(os.listdir(shader_dir)) if os.path.isdir(shader_dir) else []:
         stem, ext = os.path.splitext(name)
-        if ext != ".glsl" or stem in ("blend", "hud"):
-            continue
+        if ext != ".glsl" or stem in ("blend", "hud") or stem in RESERVED_GROUPS:
+            continue  # the compositor's own stages, and files that would redeclare engine parameters
         path = os.path.join(shader_dir, name)
         try:
             with open(path, encoding="utf-8") as f:
@@ -113,6 +118,7 @@ class _Reader:
         self.dropped = 0                          # errors beyond MAX_ERRORS, counted
         self.declared: dict[str, ParamDecl] = {}
         self._hints = MAX_HINTS
+        self._keyframes_left = MAX_SHOW_KEYFRAMES
 
     # ------------------------------------------------------------------------------------------ primitives
     def error(self, node: Node | None, code: str, message: str) -> None:
@@ -128,13 +134,15 @@ class _Reader:
         mark = node.start_mark
         return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
 
-    def hint(self, word: str, candidates: Iterable[str], fallback: str = "") -> str:
+    def hint(self, word: str, candidates: Iterable[str] | Callable[[], Iterable[str]], fallback: str = "") -> str:
         """"; did you mean 'x'?" for the closest candidate. Each hint compares with every candidate, so a
-        file gets at most MAX_HINTS of them: validation time stays linear however many mistakes it holds."""
+        file gets at most MAX_HINTS of them: validation time stays linear however many mistakes it holds.
+        ``candidates`` may be a function, so that the list is only built for a hint that is given."""
         if self._hints <= 0:
             return fallback
         self._hints -= 1
-        match = difflib.get_close_matches(word, list(candidates), n=1)
+        pool = candidates() if callable(candidates) else candidates
+        match = difflib.get_close_matches(word, list(pool), n=1)
         return f"; did you mean '{match[0]}'?" if match else fallback
 
     def mapping(self, node: Node, where: str, keys: Iterable[str], required: Iterable[str] = ()
@@ -242,7 +250,7 @@ class _Reader:
         if key is None:
             return None
         if key not in self.vocab.params and key not in self.declared:
-            suggestion = self.hint(key, [*self.vocab.params, *self.declared])
+            suggestion = self.hint(key, lambda: [*self.vocab.params, *self.declared])
             self.error(node, "E003", f"{where}: undefined parameter '{_clip(key)}'{suggestion}")
             return None
         return key
@@ -269,12 +277,24 @@ class _Reader:
         return spec.minimum, spec.maximum
 
     # ---------------------------------------------------------------------------------------------- parts
+    def spend_keyframes(self, node: Node, where: str, count: int) -> bool:
+        """Take ``count`` keyframes from the file's budget before they are made; False (reported) if over."""
+        if count > self._keyframes_left:
+            self.error(node, "E005", f"{where}: {count} more keyframes; a show holds at most {MAX_SHOW_KEYFRAMES} "
+                                     "in all its walks")
+            self._keyframes_left = 0
+            return False
+        self._keyframes_left -= count
+        return True
+
     def seeds(self, node: Node, where: str) -> list[int]:
         """A list of seeds, one seed, or a range ``A-B``; at most MAX_WALK_KEYFRAMES, each in 0..2**32-1."""
         if isinstance(node, yaml.SequenceNode):
             if len(node.value) > MAX_WALK_KEYFRAMES:
                 self.error(node, "E005", f"{where}: {len(node.value)} seeds; a walk holds at most "
                                          f"{MAX_WALK_KEYFRAMES} keyframes")
+                return []
+            if not self.spend_keyframes(node, where, len(node.value)):
                 return []
             values = [self.integer(n, where, minimum=0, maximum=MAX_SEED) for n in node.value]
             return [v for v in values if v is not None]
@@ -290,6 +310,8 @@ class _Reader:
             if high - low + 1 > MAX_WALK_KEYFRAMES:
                 self.error(node, "E005", f"{where}: the range '{text}' holds {high - low + 1} seeds; a walk holds "
                                          f"at most {MAX_WALK_KEYFRAMES} keyframes")
+                return []
+            if not self.spend_keyframes(node, where, high - low + 1):
                 return []
             return list(range(low, high + 1))
         if text.strip().isdigit():
@@ -311,6 +333,8 @@ class _Reader:
             latents = read_latents(resolved)
         except LatentFileError as exc:
             self.error(node, "E016", f"{where}: {exc}")
+            return None
+        if not self.spend_keyframes(node, where, latents.rows):
             return None
         return [Keyframe(path=resolved, class_index=class_index, row=row, origin=self.where(node))
                 for row in range(latents.rows)]
@@ -406,9 +430,18 @@ class _Reader:
         return FadeAction(param=key, to=to, time=time, curve=curve)
 
     def chain(self, node: Node, where: str) -> tuple[str, ...] | None:
-        names, ok = [], True
-        for item in self.sequence(node, where):
+        """Effects in order: known, at most MAX_CHAIN, each once (each is a full-screen pass every frame)."""
+        items = self.sequence(node, where)
+        if len(items) > MAX_CHAIN:
+            self.error(node, "E005", f"{where}: {len(items)} effects; a chain holds at most {MAX_CHAIN}")
+            return None
+        names: list[str] = []
+        ok = True
+        for item in items:
             name = self.choice(item, where, self.vocab.shaders, code="E015")
+            if name is not None and name in names:
+                self.error(item, "E016", f"{where}: '{name}' appears twice; an effect runs once per chain")
+                name = None
             if name is not None:
                 names.append(name)
             ok = ok and name is not None
@@ -474,6 +507,11 @@ class _Reader:
                 broken = broken or parsed is None
                 actions += parsed or []
         values["actions"] = tuple(actions)
+        gotos = [a for a in actions if isinstance(a, GotoAction)]
+        if len(gotos) > 1:
+            self.error(fields["actions"][1], "E016", f"{where}: {len(gotos)} goto actions; a cue moves the playhead "
+                                                     "once (use one goto)")
+            broken = True
         if broken or any(v is None for k, v in values.items() if k not in ("at",)):
             return None
         return Cue(**values)
@@ -546,8 +584,12 @@ class _Reader:
         chain = self.chain(get("chain"), "chain") if get("chain") is not None else \
             tuple(s for s in ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
                   if s in self.vocab.shaders)
-        outputs = tuple(o for o in (self.output(n, i) for i, n in enumerate(
-            self.sequence(get("outputs"), "outputs") if get("outputs") is not None else [])) if o is not None)
+        output_nodes = self.sequence(get("outputs"), "outputs") if get("outputs") is not None else []
+        if len(output_nodes) > MAX_OUTPUTS:
+            self.error(get("outputs"), "E005", f"outputs: {len(output_nodes)} outputs; a show drives at most "
+                                               f"{MAX_OUTPUTS}")
+            output_nodes = []
+        outputs = tuple(o for o in (self.output(n, i) for i, n in enumerate(output_nodes)) if o is not None)
         walk = self.walk(get("walk"), "walk") if get("walk") is not None else \
             WalkAction(keyframes=tuple(Keyframe(seed=s) for s in range(8)), transition=0.0)
         inputs: dict[str, object] = {}
@@ -693,6 +735,8 @@ def load_show(path: str, shader_dir: str | None = None, vocabulary: Vocabulary |
     vocab = vocabulary or engine_vocabulary(shader_dir or os.path.join(os.path.dirname(os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))), "shaders"))
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO or a device would block or never end
+            raise ShowLoadError([ShowError(path, 1, 1, "E014", "not a regular file; a show is a YAML text file")])
         with open(path, "rb") as f:
             data = f.read(MAX_SHOW_BYTES + 1)
         text = data.decode("utf-8-sig")

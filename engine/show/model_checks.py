@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from engine.latent.keyframes import Keyframe, check_keyframe
 from engine.models.networks import Generator
-from engine.show.load import ShowError
+from engine.show.load import ShowError, ShowLoadError, load_show
 from engine.show.model import Show, WalkAction
 
 
@@ -58,3 +58,13 @@ def _add(errors: list[ShowError], reported: set[tuple[str, str]], show: Show, ke
     if key not in reported:       # one line per walk and problem, not one per seed of a range
         reported.add(key)
         errors.append(ShowError(path, line, column, "E017", message))
+
+
+def load_show_for_model(path: str, G: Generator, shader_dir: str | None = None) -> Show:
+    """:func:`~engine.show.load.load_show` plus the checks against ``G``: what a reload of a running show
+    must pass before it replaces the show (ShowLoadError with every problem)."""
+    show = load_show(path, shader_dir=shader_dir)
+    problems = check_show_against_model(show, G)
+    if problems:
+        raise ShowLoadError(problems)
+    return show

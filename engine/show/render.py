@@ -29,6 +29,7 @@ from engine.worker import GeneratedFrame
 SHADERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shaders")
 
 
+OFFLINE_SHADER_BUDGET_MS = 2000.0
 MAX_DEFAULT_LENGTH = 600.0     # a looping show plays its cue list once, capped at ten minutes
 TAIL_SECONDS = 2.0             # after the last cue has finished its actions
 
@@ -73,7 +74,8 @@ def render_show(show: Show, G: Generator, output: str | FrameSink, settings: Ren
     size = settings.size or config.size
     spec = OutputSpec(size=size, fit=config.fit, chain=config.chain or show.chain)
     ctx = shared_egl_context()
-    out = HeadlessOutput(ctx, shader_dir, params, spec)  # declares the effect parameters
+    # Offline, a slow effect only makes the render slower; the probe still refuses an endless loop.
+    out = HeadlessOutput(ctx, shader_dir, params, spec, shader_budget_ms=OFFLINE_SHADER_BUDGET_MS)
     runner = ShowRunner(show, G, params, on_chain=lambda chain: setattr(out.compositor, "chain", list(chain)),
                         time_of_day=lambda: -1.0)
     synthesizer = FrameSynthesizer(G)

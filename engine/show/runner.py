@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 _throttle = Throttle(log)
 MAX_EVENTS_PER_UPDATE = 10_000     # cue starts and continues handled in one frame; the rest follow next frame
 MAX_MESSAGES = 100
-MAX_CACHED_WALKS = 32
+MAX_UPDATE_SECONDS = 0.05         # and at most this long: a frame's share of catching up
+MAX_CROSSFADE_DEPTH = 3           # crossfades from crossfades kept moving; older ones are held still
 
 
 def seconds_since_midnight() -> float:
@@ -84,6 +85,30 @@ class _Transition(_Source):
         return lerp(self.old.ws(walk_time, now), self.new.ws(walk_time, now), u)
 
 
+class _Frozen(_Source):
+    """What a source showed at one moment, held still: the far side of a crossfade that a newer one replaced."""
+
+    def __init__(self, ws: torch.Tensor) -> None:
+        self._ws = ws
+
+    def ws(self, walk_time: float, now: float) -> torch.Tensor:
+        return self._ws
+
+
+def _simplified(source: _Source, walk_time: float, now: float, depth: int = 0) -> _Source:
+    """The same picture from fewer parts: finished crossfades collapse to their new side, and beyond
+    MAX_CROSSFADE_DEPTH the oldest side is frozen. Walk cues that start faster than their transitions end
+    would otherwise nest crossfades without end (thousands deep: a RecursionError every frame, and every
+    old walker kept alive for weeks)."""
+    while isinstance(source, _Transition) and source.progress(now) >= 1.0:
+        source = source.new
+    if isinstance(source, _Transition):
+        if depth >= MAX_CROSSFADE_DEPTH:
+            return _Frozen(source.ws(walk_time, now))
+        source.old = _simplified(source.old, walk_time, now, depth + 1)
+    return source
+
+
 @dataclasses.dataclass
 class _Fade:
     param: str
@@ -101,6 +126,14 @@ class _Fade:
 
     def done(self, now: float) -> bool:
         return now >= self.start + self.duration
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedShow:
+    """A show with every walk resolved (see :meth:`ShowRunner.prepare`)."""
+
+    show: Show
+    walkers: dict[WalkAction, LatentWalker]
 
 
 @dataclasses.dataclass
@@ -142,8 +175,9 @@ class ShowRunner:
         self._now = 0.0
         self._walk_time = 0.0
         self._last_time_of_day: float | None = None
-        self._walkers: collections.OrderedDict[WalkAction, LatentWalker] = collections.OrderedDict()
+        self._walkers: dict[WalkAction, LatentWalker] = {}   # every walk of the show, resolved before it runs
         self._declare(show)
+        self._walkers = self.prepare(show).walkers
         self._source: _Source = _WalkSource(self._walker(show.walk), 0.0)
         self._apply_initial()
 
@@ -233,10 +267,14 @@ class ShowRunner:
         # millisecond; still, after a long stall (a machine asleep for a day) thousands of continues can fall
         # due at once, so one frame handles at most MAX_EVENTS_PER_UPDATE and the next frames the rest, in order.
         self.catching_up = False
+        deadline = time.perf_counter() + MAX_UPDATE_SECONDS
         for _ in range(MAX_EVENTS_PER_UPDATE):
             if not self._start_due(now):
                 break
             self._drop_finished(now)
+            if time.perf_counter() > deadline:
+                self.catching_up = True
+                break
         else:
             self.catching_up = True
             _throttle.warning("behind", "the cue list is catching up: more than %d cue starts fell due in one "
@@ -251,8 +289,7 @@ class ShowRunner:
                 continue
             if fade.done(now):
                 del self.fades[key]
-        if isinstance(self._source, _Transition) and self._source.progress(now) >= 1.0:
-            self._source = self._source.new
+        self._source = _simplified(self._source, self._walk_time, now)
         if self._panic_until is not None and now >= self._panic_until:
             self._panic_until = None
 
@@ -333,9 +370,29 @@ class ShowRunner:
         return f"resumed: running {running}, standby {standby}"
 
     # -------------------------------------------------------------------------------------------- reload
-    def apply(self, show: Show) -> str:
+    def prepare(self, show: Show) -> PreparedShow:
+        """Resolve every walk of ``show`` (the mapping network runs for each seed): the slow part of taking a
+        show, done before it goes live and, for a reload, on the reload thread, never at GO on the display
+        thread. Walks the running show already has are reused."""
+        walkers = {}
+        for action in (show.walk, *(a for c in show.cues for a in c.actions if isinstance(a, WalkAction))):
+            if action in walkers:
+                continue
+            walker = self._walkers.get(action)
+            if walker is None:
+                settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
+                                        interpolation=action.interpolation,  # type: ignore[arg-type]
+                                        easing=action.easing, loop=action.loop)  # type: ignore[arg-type]
+                walker = LatentWalker(self.G, settings)
+            walkers[action] = walker
+        return PreparedShow(show, walkers)
+
+    def apply(self, show: Show | PreparedShow) -> str:
         """Take a new version of the show file while running: cues and declarations change, the picture does
         not jump (running cues and fades go on; the standby cue is kept by id where it still exists)."""
+        prepared = show if isinstance(show, PreparedShow) else self.prepare(show)
+        show = prepared.show
+        self._walkers = dict(prepared.walkers)
         standby = self.standby.id if self.standby is not None else None
         self.show = show
         self._declare(show)
@@ -364,7 +421,8 @@ class ShowRunner:
                     if other is not running:
                         other.walk_replaced = True
                 new = _WalkSource(self._walker(action), self._walk_time, running.cue.id, i)
-                self._source = _Transition(self._source, new, now, action.transition, action.curve)
+                old = _simplified(self._source, self._walk_time, now)
+                self._source = _Transition(old, new, now, action.transition, action.curve)
             elif isinstance(action, FadeAction):
                 self._fade(action.param, action.to, action.time, action.curve, now)
             elif isinstance(action, ShadersAction):
@@ -383,17 +441,11 @@ class ShowRunner:
             del self.fades[key]
 
     def _walker(self, action: WalkAction) -> LatentWalker:
+        """The resolved walk of an action (prepared with the show; built here only if it was not)."""
         walker = self._walkers.get(action)
-        if walker is not None:
-            self._walkers.move_to_end(action)
-        else:
-            settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
-                                    interpolation=action.interpolation, easing=action.easing,  # type: ignore[arg-type]
-                                    loop=action.loop)
-            walker = LatentWalker(self.G, settings)
+        if walker is None:
+            walker = self.prepare(dataclasses.replace(self.show, walk=action, cues=())).walkers[action]
             self._walkers[action] = walker
-            while len(self._walkers) > MAX_CACHED_WALKS:
-                self._walkers.popitem(last=False)
         return walker
 
     def _declare(self, show: Show) -> None:

@@ -106,8 +106,8 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _number(value: Any, name: str, low: float = -1e12, high: float = 1e12) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
         raise ValueError(f"{name} must be a number in {low:g}..{high:g}")
     return float(value)
 

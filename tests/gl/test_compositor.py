@@ -38,7 +38,7 @@ class Rig:
                  shader_dir=SHADERS, canvas=None):
         self.params = ParamStore()
         self.gl = GLResources(ctx)
-        self.library = ShaderLibrary(self.gl, shader_dir, self.params)
+        self.library = ShaderLibrary(self.gl, shader_dir, self.params, size=size)
         self.comp = Compositor(self.gl, self.library, size, Layout(canvas or size, region, fit), chain)
         self.target = self.gl.target(size)
         self.fbo = self.target.fbo

@@ -18,6 +18,8 @@ from tests.gl.test_compositor import EFFECTS, SHADERS, Rig, gen, solid
 ENDLESS = """// An effect whose loop never ends in practice: it would stop the engine if it ran in the display.
 uniform float amount;   // default 0.0, range 0.0 .. 1.0
 uniform sampler2D u_image;
+uniform float u_time;
+uniform vec2 u_resolution;
 in vec2 uv;
 out vec4 fragColor;
 void main() {
@@ -133,11 +135,11 @@ def test_time_uniform_keeps_its_precision_after_weeks(gl, folder):
                                 "void main() { fragColor = vec4(fract(u_time), u_time / 3600.0, 0.0, 1.0); }\n", 1e9)
     r = Rig(gl, fit="fill", chain=("clock",), shader_dir=str(folder))
     r.params.set("clock.amount", 1.0)
-    weeks = 3 * 7 * 86400 + 1234.25
+    weeks = 3 * 7 * 86400 + 1234.3        # as float32, three weeks in, only eighths of a second would be left
     pixel = r.draw(weeks, [gen(solid((0, 0, 0)), 1)])[45, 80]
     r.release()
     within = weeks % TIME_WRAP_SECONDS
-    assert abs(int(pixel[0]) - round(255 * (within % 1))) <= 1          # a quarter second survives
+    assert abs(int(pixel[0]) - round(255 * (within % 1))) <= 1          # the 0.3 s survives
     assert abs(int(pixel[1]) - round(255 * within / 3600)) <= 1
 
 
@@ -180,3 +182,55 @@ def test_probe_processes_do_not_outlive_their_job(folder, monkeypatch):
     process = job._proc
     verdicts = job.wait(60)
     assert verdicts and not verdicts[0].ok and process is not None and process.poll() is not None
+
+
+def test_a_fifo_in_place_of_an_effect_never_blocks_the_display(gl, folder):
+    r = Rig(gl, fit="fill", chain=("vignette",), shader_dir=str(folder))
+    (folder / "vignette.glsl").unlink()
+    os.mkfifo(folder / "vignette.glsl")
+    errors = r.settle()
+    assert len(errors) == 1 and "not a regular file" in errors[0].message
+    assert r.library.get("vignette") is not None
+    r.release()
+
+
+@pytest.mark.parametrize("condition", ["u_time > 3000.0", "u_resolution.x != 1920.0", "amount > 0.4 && amount < 0.6"],
+                         ids=["late-in-the-hour", "not-at-1080p", "mid-range"])
+def test_shaders_that_loop_only_sometimes_are_caught(gl, folder, monkeypatch, condition):
+    """The probe draws at the output's own size, at both ends of the hour and at midpoints of the ranges."""
+    monkeypatch.setattr(probe, "PER_SHADER_SECONDS", 1.5)
+    text = ENDLESS.replace("for (int i = 0;", f"if ({condition}) for (int i = 0;")
+    save(folder / "sneaky.glsl", text, 1e9)
+    r = Rig(gl, fit="fill", chain=("sneaky",), shader_dir=str(folder), size=(160, 90))
+    assert r.library.get("sneaky") is None and "did not finish" in r.comp.errors["sneaky"]
+    r.release()
+
+
+def test_an_effect_may_not_take_an_engine_parameter_group(gl, folder):
+    save(folder / "gen.glsl", "uniform float psi;  // default 0.7, range -1e9 .. 1e9\nout vec4 fragColor;\n"
+                              "void main() { fragColor = vec4(psi); }\n", 1e9)
+    r = Rig(gl, chain=("gen",), shader_dir=str(folder))
+    assert "engine parameters" in r.comp.errors["gen"] and "gen.psi" not in r.params.keys()
+    r.release()
+
+
+def test_a_rate_parameter_turns_smoothly_across_the_hour_and_when_it_changes(gl, folder):
+    """u_phase_<name> integrates the parameter: across the hourly wrap of u_time, and when the rate moves,
+    the phase moves on by rate × frame time and never jumps."""
+    save(folder / "turn.glsl", "uniform float speed;  // default 0.0, range -2.0 .. 2.0\n"
+                               "uniform float u_phase_speed;\nin vec2 uv;\nout vec4 fragColor;\n"
+                               "void main() { fragColor = vec4(u_phase_speed / 6.2831853, 0.0, 0.0, 1.0); }\n", 1e9)
+    r = Rig(gl, fit="fill", chain=("turn",), shader_dir=str(folder))
+    r.comp.skip_at_defaults = False
+    frame = gen(solid((0, 0, 0)), 1)
+    r.params.set("turn.speed", 0.5)
+    start = 3600.0 * 24 * 7 - 5.0                    # a week in, five seconds before an hour turns
+    values = []
+    for i in range(11):                              # one frame a second, across the hour
+        if i == 6:
+            r.params.set("turn.speed", 1.0)          # the rate changes live
+        values.append(int(r.draw(start + i, [frame])[45, 80][0]))
+    r.release()
+    steps = [(b - a) % 256 for a, b in zip(values, values[1:])]
+    # 0.5 rad/s is 255 * 0.5 / 2π ≈ 20 levels a second, 1 rad/s about 41: no step is anything else.
+    assert all(abs(s - 20) <= 1 for s in steps[:5]) and all(abs(s - 41) <= 1 for s in steps[5:]), steps

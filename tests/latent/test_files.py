@@ -168,3 +168,36 @@ def test_seed_keyframes_are_checked(default_generator):
     for seed in (-1, 2 ** 32, True):
         with pytest.raises(ValueError, match="seed"):
             Keyframe(seed=seed)
+
+
+def test_a_fifo_named_as_a_latent_file_is_refused_without_blocking(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "w.npy")
+    refused(tmp_path / "w.npy", "not a file")
+
+
+def test_the_float32_size_counts_not_the_stored_one(tmp_path, monkeypatch):
+    """float16 on disk doubles in memory: a file within the limit as float16 but not as float32 is refused."""
+    monkeypatch.setattr(files, "MAX_LATENT_BYTES", 1 << 20)
+    path = tmp_path / "half.npy"
+    np.save(path, np.zeros((200, 2000), np.float16))        # 0.8 MB on disk, 1.6 MB as float32
+    refused(path, "as float32")
+
+
+def test_an_archive_declaring_many_members_is_refused_before_zipfile_reads_them(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i in range(100):
+            z.writestr(f"m{i}.npy", b"")
+    path = tmp_path / "many.npz"
+    path.write_bytes(buffer.getvalue())
+    refused(path, "100 arrays")
+
+
+def test_walks_over_one_file_share_its_memory(default_generator, tmp_path):
+    G = default_generator
+    path = tmp_path / "ws.npy"
+    np.save(path, np.random.RandomState(0).randn(5, G.num_ws, G.w_dim).astype(np.float32))
+    a = LatentWalker(G, WalkSettings(keyframes=tuple(keyframes_from_file(str(path)))))
+    b = LatentWalker(G, WalkSettings(keyframes=tuple(keyframes_from_file(str(path)))))
+    assert a.points[3].ws.data_ptr() == b.points[3].ws.data_ptr()

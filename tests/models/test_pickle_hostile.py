@@ -81,14 +81,19 @@ def test_build_on_a_rebuilt_tensor_is_refused(tmp_path):
     assert "BUILD" in load_error(tmp_path, data)
 
 
-def test_huge_memo_index_allocates_nothing(tmp_path):
-    data = PROTO4 + b"K\x01" + b"r\xff\xff\xff\x7f" + b"."     # BININT1 1, LONG_BINPUT 2**31-1, STOP
+def load_error_and_peak(tmp_path, data: bytes) -> tuple[str, int]:
+    """The error a file gets, and the peak of Python's own allocations while it was being refused."""
     tracemalloc.start()
     try:
         message = load_error(tmp_path, data)
-        _, peak = tracemalloc.get_traced_memory()
+        return message, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def test_huge_memo_index_allocates_nothing(tmp_path):
+    data = PROTO4 + b"K\x01" + b"r\xff\xff\xff\x7f" + b"."     # BININT1 1, LONG_BINPUT 2**31-1, STOP
+    message, peak = load_error_and_peak(tmp_path, data)
     assert "expected a dict" in message and peak < 5e6
 
 
@@ -103,12 +108,7 @@ def test_memo_read_before_write(tmp_path):
     (PROTO4 + b"X" + struct.pack("<I", 2 ** 31) + b"abc.", "declares"),               # BINUNICODE past the end
 ], ids=["binbytes8", "frame", "long4", "binunicode"])
 def test_declared_lengths_are_checked_against_the_bytes_there(tmp_path, data, words):
-    tracemalloc.start()
-    try:
-        message = load_error(tmp_path, data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    message, peak = load_error_and_peak(tmp_path, data)
     assert words in message and peak < 5e6
 
 
@@ -335,3 +335,43 @@ def test_fuzzed_fixture_pickles_load_soundly_or_fail_in_one_line(tmp_path, tiny_
         loaded += 1
         assert all(bool(torch.isfinite(t).all()) for t in G.state_dict().values())
     assert loaded < 150  # the mutations do damage; most files must be refused
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".safetensors"])
+def test_a_fifo_named_as_a_model_is_refused_without_blocking(tmp_path, suffix):
+    import os
+    path = tmp_path / f"model{suffix}"
+    os.mkfifo(path)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_generator(str(path), device="cpu")
+
+
+def test_one_storage_stream_rebuilt_many_times_is_refused(tmp_path):
+    """BINGET of the same bytes, REDUCEd again and again: each would be a fresh copy (MBs → GBs)."""
+    blob = storage_blob(torch.zeros(1024))
+    head = PROTO4 + global_op("torch.storage", "_load_from_bytes") + b"\x94" + binbytes(blob) + b"\x94"
+    data = head + b"(" + b"h\x00h\x01\x85R" * 1000 + b"t."
+    assert "rebuilt twice" in load_error(tmp_path, data)
+
+
+def test_a_stride_zero_view_cannot_become_a_large_tensor(tmp_path):
+    data = pickle.dumps(_TensorOver(_StorageOf(storage_blob(torch.zeros(1))), (8192, 8192), (0, 0)), protocol=4)
+    assert "overlaps itself" in load_error(tmp_path, data)
+
+
+def test_weights_larger_than_the_file_could_hold_are_refused_before_reading(tmp_path):
+    """Every expected tensor a valid, non-overlapping view; together far more than the file holds."""
+    from engine.models.load import build_checked
+    config = GeneratorConfig(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3)
+    with torch.device("meta"):
+        shapes = {k: (tuple(v.shape), torch.float32) for k, v in Generator(config).state_dict().items()}
+    reads = []
+    with pytest.raises(ModelFileError, match="cannot hold them"):
+        build_checked("small.pkl", config, shapes, lambda name: reads.append(name), file_bytes=10_000)
+    assert reads == []
+
+
+def test_integers_too_large_for_a_float_are_refused_in_kwargs(tmp_path):
+    message = load_error(tmp_path, snapshot_with(
+        lambda g: g.meta["state"]["_init_kwargs"]["synthesis_kwargs"].update(conv_clamp=2 ** 500)))
+    assert "conv_clamp" in message

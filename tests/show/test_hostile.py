@@ -204,7 +204,8 @@ except ShowLoadError as exc:
 
 def test_validation_stays_linear_with_ten_thousand_cues_and_as_many_mistakes(tmp_path):
     """10,000 cues that goto each other and fade an undefined parameter: 10,000 errors, 50 hints, the first
-    500 listed. A cubic check would take hours; the timeout only guards against a hang."""
+    500 listed (each hint compares a name with every other; unbounded, they would be quadratic). The timeout
+    only guards against a hang."""
     script = SCALE.format(root=str(ROOT), n=10_000, path=str(tmp_path / "big.yaml"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -269,3 +270,50 @@ def test_fuzzed_shows_are_refused_cleanly_or_load(tmp_path):
             assert path.endswith(f"fuzz{i}.yaml") and 1 <= int(line) <= lines and int(column) >= 1, message
             assert "\n" not in message and " E0" in message, message
     assert refused > 100
+
+
+def test_a_fifo_named_as_a_show_is_refused_without_blocking(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "show.yaml")
+    with pytest.raises(ShowLoadError, match="not a regular file"):
+        load_show(str(tmp_path / "show.yaml"))
+
+
+def test_the_keyframes_of_a_whole_show_are_bounded(tmp_path):
+    cues = "".join(f"  - id: c{i}\n    actions: [{{walk: {{seeds: 0-9999}}}}]\n" for i in range(12))
+    found = errors(tmp_path, HEAD + "cues:\n" + cues)
+    assert {e.code for e in found} == {"E005"} and "at most 100000" in found[0].message
+
+
+def test_one_goto_per_cue(tmp_path):
+    text = HEAD + "cues:\n  - id: a\n    continue: auto-continue\n    actions: [{goto: b}, {goto: a}]\n  - id: b\n"
+    assert "goto actions" in only(errors(tmp_path, text), "E016", 5).message
+
+
+def test_outputs_and_chains_are_bounded(tmp_path):
+    many = ", ".join("{size: [64, 64]}" for _ in range(17))
+    only(errors(tmp_path, HEAD + f"outputs: [{many}]\ncues: []\n"), "E005", 2)
+    twice = errors(tmp_path, HEAD + "chain: [vignette, feedback, vignette]\ncues: []\n")
+    assert [e.code for e in twice] == ["E016"] and "appears twice" in twice[0].message
+
+
+def test_a_reload_is_checked_against_the_model_too(tmp_path, default_generator):
+    from engine.show.model_checks import load_show_for_model
+    path = write(tmp_path, HEAD + "walk: {seeds: [1], class: 4}\ncues: []\n")
+    with pytest.raises(ShowLoadError) as err:
+        load_show_for_model(path, default_generator)
+    assert err.value.errors[0].code == "E017"
+
+
+def test_a_long_chain_of_zero_time_continues_is_checked_in_linear_time(tmp_path):
+    """10,000 cues each starting the next at once (valid: the chain ends): the cycle check walks it once.
+    The cubic check this replaced would take hours; the timeout only guards against a hang."""
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from engine.show import load_show\n"
+              "lines = ['format: 1', 'cues:']\n"
+              "for i in range(10000):\n"
+              "    lines += [f'  - id: c{i}', '    continue: auto-continue' if i < 9999 else '    continue: none']\n"
+              f"open({str(tmp_path / 'chain.yaml')!r}, 'w').write('\\n'.join(lines) + '\\n')\n"
+              f"print(len(load_show({str(tmp_path / 'chain.yaml')!r}).cues))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "10000", done.stderr[-2000:]

@@ -280,3 +280,43 @@ def test_looping_walk_cues_leave_the_running_list_when_replaced(tmp_path, defaul
     r.go(3.0)
     r.update(5.0, 5.0)
     assert [c.cue.id for c in r.running] == ["b"]
+
+
+def test_walk_cues_faster_than_their_crossfades_never_nest_deeper_than_a_few(tmp_path, default_generator):
+    """Two cues that start walks every millisecond, each with a 2 s crossfade: the crossfades from
+    crossfades are kept a few deep (older ones held still), so a frame never recurses thousands deep."""
+    from engine.show.runner import MAX_CROSSFADE_DEPTH, _Transition
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{walk: {seeds: [3, 4], transition: 2}}]
+          continue: auto-continue
+          post_wait: 0.001
+        - id: b
+          actions: [{walk: {seeds: [5, 6], transition: 2}}, {goto: a}]
+          continue: auto-continue
+          post_wait: 0.001
+        """)
+    r.go(0.0)
+    for i in range(1, 40):
+        r.update(i * 0.05, i * 0.05)
+        assert torch.isfinite(r.frame_at(i * 0.05).ws).all()
+    depth, source = 0, r._source
+    while isinstance(source, _Transition):
+        depth, source = depth + 1, source.old
+    assert depth <= MAX_CROSSFADE_DEPTH + 1
+
+
+def test_go_never_resolves_a_walk_on_the_display_thread(tmp_path, default_generator, monkeypatch):
+    """Every walk of the show is resolved when the runner takes the show, not when its cue starts."""
+    from engine.latent import walker as walker_module
+    r = make(tmp_path, default_generator, """
+        - id: a
+          actions: [{walk: {seeds: 0-200, transition: 1}}]
+        """)
+    built = []
+    original = walker_module.LatentWalker.__init__
+    monkeypatch.setattr(walker_module.LatentWalker, "__init__",
+                        lambda self, *a, **k: built.append(1) or original(self, *a, **k))
+    r.go(0.0)
+    r.update(0.5, 0.5)
+    assert built == []
