@@ -22,9 +22,7 @@ import dataclasses
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -165,24 +163,33 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     from engine.latent import EASINGS, INTERPOLATIONS
-    from engine.models.networks import NOISE_MODES
+    from engine.models.config import NOISE_MODES
     p = _Parser(
         prog="launch.py", formatter_class=_HelpFormatter, allow_abbrev=False,  # "--sup" must not mean --supervise
         description="Latent Stage: walk the latent space of a StyleGAN2 generator and render it to video.")
     p.add_argument("show", nargs="?", default=None, metavar="SHOW.yaml",
                    help="a show file (cue list) to run live or, with --render, offline; its model, outputs and "
                         "walk replace the corresponding options")
+    p.add_argument("--check", action="store_true",
+                   help="validate SHOW.yaml (everything that needs no model, without loading torch or GL) and exit")
+    p.add_argument("--with-model", action="store_true",
+                   help="with --check: also load the show's model and run the checks that need it")
+    p.add_argument("--list-params", action="store_true",
+                   help="print every parameter (engine, shaders, the show's) with range, default and OSC address")
     p.add_argument("--go-at", type=parse_times, default=None, metavar="T,T,…",
                    help="with a show and --render: times in seconds of the manual GOs (default: one GO at 0)")
     model = p.add_argument_group("model")
-    model.add_argument("--model", default="default", metavar="PATH",
-                       help="'default' (the embedded model), an official StyleGAN2-ADA/StyleGAN3-repo .pkl "
-                            "holding a StyleGAN2 generator, or a .safetensors file made with --convert")
+    model.add_argument("--model", default=None, metavar="PATH",
+                       help="'default' (the embedded model; the default), an official StyleGAN2-ADA/StyleGAN3-repo "
+                            ".pkl holding a StyleGAN2 generator, or a .safetensors file made with --convert")
     model.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                        help="auto = fp16 on CUDA, fp32 on CPU; bf16 is the fast path on CPUs with native bf16")
     model.add_argument("--threads", type=number(int, 1, 256), default=None,
                        help="CPU threads for torch (default: torch's choice)")
+    model.add_argument("--generator", choices=("auto", "thread", "process"), default="auto",
+                       help="live: run the generator on a thread or in its own process (auto: a process where "
+                            "OpenGL renders on the CPU, so torch and GL do not share the GIL)")
     model.add_argument("--convert", metavar="OUT.safetensors",
                        help="write the model as safetensors + JSON config (loads with no pickle) and exit")
 
@@ -249,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also log to FILE, rotated at --log-max-mb (five old files are kept)")
     run.add_argument("--log-max-mb", type=number(float, 0.1, 10_000.0), default=10.0, metavar="MB",
                      help="size at which the log file rotates")
+    run.add_argument("--record", metavar="FILE", default=None,
+                     help="live: record every input event and show version to FILE (JSON lines), for --replay")
+    run.add_argument("--replay", metavar="FILE", default=None,
+                     help="with --render: render a --record'ed performance offline, frame-exact, at any --size "
+                          "(its recorded model unless --model names another)")
     run.add_argument("--supervise", action="store_true",
                      help="run the engine as a child process and restart it after a crash or a hang (no heartbeat "
                           "for --watchdog seconds), resuming at the cue that was running")
@@ -266,14 +278,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check(args: argparse.Namespace) -> int:
+    """--check and --list-params: validate or describe without running anything (torch only --with-model)."""
+    from engine.catalog import parameter_lines
+    from engine.show.load import ShowLoadError, engine_vocabulary, load_show
+    if not os.path.isdir(args.shaders):
+        raise CliError(f"--shaders {args.shaders}: no such folder (it holds the GLSL effects, e.g. shaders/)")
+    vocabulary = engine_vocabulary(args.shaders)
+    show = None
+    if args.show is not None:
+        try:
+            show = load_show(args.show, shader_dir=args.shaders, vocabulary=vocabulary)
+        except ShowLoadError as exc:
+            for error in exc.errors[:-1]:
+                print(f"error: {error}", file=sys.stderr)
+            raise CliError(str(exc.errors[-1])) from None
+    elif args.check:
+        raise CliError("--check needs a show file: python launch.py SHOW.yaml --check")
+    if args.list_params:
+        print("\n".join(parameter_lines(vocabulary, show)))
+        if not args.check:
+            return 0
+    assert show is not None
+    if args.with_model:
+        from engine.models import ModelFileError, load_generator
+        from engine.show.model_checks import check_show_against_model
+        try:
+            G = load_generator(show.model, device="cpu", precision="fp32")
+        except ModelFileError as exc:
+            raise CliError(str(exc)) from None
+        problems = check_show_against_model(show, G)
+        if problems:
+            for problem in problems[:-1]:
+                print(f"error: {problem}", file=sys.stderr)
+            raise CliError(str(problems[-1]))
+    from engine.show.model import WalkAction
+    walks = 1 + sum(1 for c in show.cues for a in c.actions if isinstance(a, WalkAction))
+    print(f"{args.show}: valid ({len(show.cues)} cues, {walks} walks, {len(show.declare)} declared parameters"
+          f"{', checked against its model' if args.with_model else '; --with-model also checks it against its model'})")
+    return 0
+
+
+def session_config(args: argparse.Namespace) -> Any:
+    """The command line as a SessionConfig: the only thing launch.py decides."""
+    from engine.session import SessionConfig, WalkConfig
+    walk = WalkConfig(seeds=tuple(args.seeds) if args.seeds is not None else None, latents=tuple(args.latents),
+                      latent_space=args.latent_space, class_index=args.class_index,
+                      seconds_per_keyframe=args.seconds_per_keyframe, interpolation=args.interpolation,
+                      easing=args.easing, loop=not args.no_loop, psi=args.psi, cutoff=args.cutoff,
+                      mix_seed=args.mix_seed, mix_layers=args.mix_layers, noise_mode=args.noise_mode)
+    return SessionConfig(
+        model=args.model or "default", device=args.device, precision=args.precision, threads=args.threads, show=args.show,
+        walk=walk, shaders=args.shaders, chain=tuple(v for v in args.chain.split("+") if v), fit=args.fit,
+        size=args.size, outputs=tuple(args.outputs), headless=args.headless, fullscreen=args.fullscreen,
+        screen=args.screen, hud=args.hud, max_fps=getattr(args, "max_fps", None),
+        shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
+        heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator)
+
+
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from engine.generate import FrameSynthesizer
-    from engine.models import ModelFileError, load_generator, save_generator
-    from engine.render import RenderError, RenderSettings, output_size, render_walk
-    from engine.video import OutputError, open_sink
-
+    if args.check or args.list_params:
+        return check(args)
     if args.list_screens:
         from engine.gl.outputs import DisplayError, list_screens
         try:
@@ -289,92 +354,85 @@ def run(args: argparse.Namespace) -> int:
         except DisplayError as exc:
             raise CliError(str(exc)) from None
     check_paths(args)
-    show = None
-    if args.show is not None:
-        from engine.show import ShowLoadError, load_show
-        try:
-            show = load_show(args.show, shader_dir=args.shaders)
-        except ShowLoadError as exc:
-            for error in exc.errors[:-1]:
-                print(f"error: {error}", file=sys.stderr)
-            raise CliError(str(exc.errors[-1])) from None
-        args.model = show.model
-        if args.precision == "auto":
-            args.precision = show.precision
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from engine.models.load import resolve_device
+    if args.convert is not None:
+        return convert(args)
+    from engine.gl.outputs import DisplayError
+    from engine.render import RenderError, RenderSettings
+    from engine.session import Session, SessionError
+    from engine.video import OutputError
+    session = Session(session_config(args))
+    replay = None
     try:
-        resolve_device(args.device)
-    except ValueError as exc:
-        raise CliError(f"--device {args.device[:40]}: {exc}") from None
-    try:
-        G = load_generator(args.model, device=args.device, precision=args.precision)
-    except ModelFileError as exc:
-        raise CliError(str(exc)) from None
-    except (ValueError, RuntimeError) as exc:
-        raise CliError(f"cannot load model {args.model!r}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    if show is not None:
-        from engine.show.model_checks import check_show_against_model
-        problems = check_show_against_model(show, G)   # before anything goes live
-        if problems:
-            for problem in problems[:-1]:
-                print(f"error: {problem}", file=sys.stderr)
-            raise CliError(str(problems[-1]))
-    if args.convert:
-        try:
-            save_generator(G, args.convert)
-        except OSError as exc:
-            raise CliError(f"{args.convert}: cannot write ({exc.strerror or exc})") from None
-        print(f"wrote {args.convert}", file=sys.stderr)
-        if args.render is None:
+        if args.replay is not None:
+            from engine.recording import RecordingError, read_recording
+            try:
+                recording = read_recording(args.replay)
+            except RecordingError as exc:
+                raise CliError(str(exc)) from None
+            replay = session.load_replay(recording, args.model)
+            if args.duration is None and args.frames is None:
+                args.duration = max(recording.length, 1.0 / args.fps)
+        else:
+            session.load()
+        if live:
+            loop = session.live(duration=args.duration)
+            print(f"live: {loop.display_frames} display frames; last second {loop.display_fps:.1f} display fps, "
+                  f"{loop.generator_fps:.1f} generator fps", file=sys.stderr)
             return 0
-
-    walker = build_walker(args, G) if show is None else None  # a show brings its own walks
-
-    if live:
-        return run_live(args, G, walker, show)
-    render = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
-                            fit=args.fit, crf=args.crf)
-    try:
-        if show is not None:
-            from engine.show.render import show_length
-            size = render.size or show.outputs[0].size
-            total = render.frame_count(show_length(show, args.go_at))
-        else:
-            assert walker is not None
-            size = output_size(walker, render)
-            total = render.frame_count(walker.settings.duration)
-    except RenderError as exc:
+        settings = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
+                                  fit=args.fit, crf=args.crf)
+        size, total = session.render_plan(settings, args.go_at)
+        late = [t for t in (args.go_at or []) if t >= total / settings.fps]
+        if late:
+            logging.getLogger("launch").warning("--go-at %s: after the end of the render (%.1f s); give --duration "
+                                                "to include them", ",".join(f"{t:g}" for t in late),
+                                                total / settings.fps)
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="frame", desc=os.path.basename(args.render), file=sys.stderr)
+        try:
+            stats = session.render(args.render, dataclasses.replace(settings, size=size), go_at=args.go_at,
+                                   progress=(lambda n: bar.update(1)) if bar is not None else None, replay=replay)
+        finally:
+            if bar is not None:
+                bar.close()
+    except SessionError as exc:
+        lines = str(exc).splitlines() or ["the session could not start"]
+        for line in lines[:-1]:
+            print(f"error: {line}", file=sys.stderr)
+        raise CliError(lines[-1]) from None
+    except (RenderError, OutputError, DisplayError) as exc:
         raise CliError(str(exc)) from None
-    late = [t for t in (args.go_at or []) if t >= total / render.fps]
-    if late:
-        logging.getLogger("launch").warning("--go-at %s: after the end of the render (%.1f s); give --duration to "
-                                            "include them", ",".join(f"{t:g}" for t in late), total / render.fps)
-    try:
-        sink = open_sink(args.render, render.fps, size, render.crf)
-    except OutputError as exc:
-        raise CliError(str(exc)) from None
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-        bar = tqdm(total=total, unit="frame", desc=os.path.basename(args.render), file=sys.stderr)
-    try:
-        progress = (lambda n: bar.update(1)) if bar is not None else None
-        if show is not None:
-            from engine.show.render import render_show
-            stats = render_show(show, G, sink, dataclasses.replace(render, size=size), go_at=args.go_at,
-                                shader_dir=args.shaders, progress=progress)
-        else:
-            assert walker is not None
-            stats = render_walk(walker, FrameSynthesizer(G), sink, render, progress=progress)
-    except (OutputError, RenderError) as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        if bar is not None:
-            bar.close()
+    except Exception as exc:
+        if type(exc).__module__.startswith("moderngl"):
+            raise CliError(f"OpenGL failed: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise
+    assert session.G is not None
     print(f"rendered {stats.frames} frames to {args.render} in {stats.seconds:.1f} s: "
-          f"{stats.frames_per_second:.1f} frames/s ({G.device.type}, {G.precision})", file=sys.stderr)
+          f"{stats.frames_per_second:.1f} frames/s ({session.G.device.type}, {session.G.precision})", file=sys.stderr)
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    """--convert: the model (the show's, if a show is given) written as safetensors."""
+    from engine.models import ModelFileError, load_generator, save_generator
+    model = args.model or "default"
+    if args.show is not None:
+        from engine.show.load import ShowLoadError, load_show
+        try:
+            model = load_show(args.show, shader_dir=args.shaders).model
+        except ShowLoadError as exc:
+            raise CliError(str(exc.errors[-1])) from None
+    try:
+        G = load_generator(model, device="cpu", precision="fp32")
+    except (ModelFileError, ValueError, RuntimeError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else f"cannot load {model!r}") from None
+    try:
+        save_generator(G, args.convert)
+    except OSError as exc:
+        raise CliError(f"{args.convert}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {args.convert}", file=sys.stderr)
     return 0
 
 
@@ -398,6 +456,12 @@ def check_paths(args: argparse.Namespace) -> None:
             raise CliError(str(exc)) from None
     if args.log is not None and os.path.isdir(args.log):
         raise CliError(f"--log {args.log}: is a folder; expected a file name")
+    if args.replay is not None and args.render is None:
+        raise CliError("--replay renders offline: give --render OUT.mp4 too")
+    if args.replay is not None and args.show is not None:
+        raise CliError("--replay takes its show from the recording; leave SHOW.yaml out")
+    if args.record is not None and args.render is not None:
+        raise CliError("--record records a live run; a --render is already a file")
     live = args.render is None and args.convert is None
     chain = [name for name in args.chain.split("+") if name]    # used live, when no show brings its own
     chains = [list(spec.get("chain", ())) for spec in args.outputs] + ([chain] if live and args.show is None else [])
@@ -409,127 +473,6 @@ def check_paths(args: argparse.Namespace) -> None:
             found = sorted(f[:-5] for f in os.listdir(args.shaders) if f.endswith(".glsl"))
             raise CliError(f"effect {name[:40]!r} (in --chain or --output chain=): no {name[:40]}.glsl in "
                            f"{args.shaders}; there are {', '.join(found)}")
-
-
-def build_walker(args: argparse.Namespace, G):  # type: ignore[no-untyped-def]
-    """The walk the command line describes (keyframes from latent files first, then seeds)."""
-    from engine.latent import Keyframe, LatentFileError, LatentWalker, StyleMix, WalkSettings, keyframes_from_file
-    try:
-        keyframes: list[Keyframe] = []
-        for path in args.latents:
-            keyframes.extend(dataclasses.replace(k, class_index=args.class_index)
-                             for k in keyframes_from_file(path, args.latent_space))
-        seeds = args.seeds if args.seeds is not None else ([] if args.latents else list(range(8)))
-        keyframes.extend(Keyframe(seed=s, class_index=args.class_index) for s in seeds)
-        mix = None
-        if args.mix_seed is not None:
-            mix = StyleMix(Keyframe(seed=args.mix_seed, class_index=args.class_index), *args.mix_layers)
-        settings = WalkSettings(
-            keyframes=tuple(keyframes), seconds_per_keyframe=args.seconds_per_keyframe,
-            interpolation=args.interpolation, easing=args.easing, loop=not args.no_loop,
-            truncation_psi=args.psi, truncation_cutoff=args.cutoff, style_mix=mix, noise_mode=args.noise_mode)
-        return LatentWalker(G, settings)
-    except (LatentFileError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-
-
-def run_live(args: argparse.Namespace, G, walker, show=None) -> int:  # type: ignore[no-untyped-def]
-    """Play the walk live in windows (or offscreen with --headless) until quit or --duration."""
-    from engine.generate import FrameSynthesizer
-    from engine.live import LiveEngine, ShowWatcher, engine_params
-    from engine.state import Heartbeat, StateWriter, default_state_path, read_state
-    from engine.gl.outputs import (DisplayError, HeadlessOutput, Output, OutputSpec, WindowOutput, is_software_gl,
-                                shared_egl_context)
-    from engine.worker import GeneratorWorker
-
-    chain = tuple(v for v in args.chain.split("+") if v)
-    base = dict(size=args.size or (1280, 720), screen=args.screen, fullscreen=args.fullscreen, chain=chain)
-    extras = args.outputs or [{}]
-    if show is not None and not args.outputs:  # the show's outputs, unless the command line gives its own
-        base["chain"] = show.chain
-        extras = [{"size": args.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or args.fullscreen,
-                   "region": o.region, "fit": o.fit, "chain": o.chain or show.chain} for o in show.outputs]
-    try:
-        specs = [OutputSpec(**{**base, **extra}) for extra in extras]  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise CliError(f"bad output: {exc}") from None
-    params = engine_params()
-    engine: LiveEngine | None = None
-    outputs: list[Output] = []
-    try:
-        if args.headless:
-            ctx = shared_egl_context()
-            outputs = [HeadlessOutput(ctx, args.shaders, params, spec, shader_budget_ms=args.shader_budget_ms)
-                       for spec in specs]
-        else:
-            # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
-            outputs = [WindowOutput(args.shaders, params, spec, vsync=i == 0, shader_budget_ms=args.shader_budget_ms)
-                       for i, spec in enumerate(specs)]
-        runner = reload_show = None
-        source = walker
-        if show is not None:
-            from engine.show import ShowRunner
-            from engine.show.model_checks import load_show_for_model
-            runner = ShowRunner(show, G, params)
-            # On the reload thread: validated against the model too, and every walk resolved there.
-            reload_show = lambda p: runner.prepare(load_show_for_model(p, G, args.shaders))  # noqa: E731
-            source = runner
-        max_fps = getattr(args, "max_fps", None)
-        if max_fps is None:
-            max_fps = 30.0 if is_software_gl(outputs[0].ctx) else 60.0
-            if max_fps == 30.0:
-                logging.getLogger("launch").warning(
-                    "OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator room; "
-                    "--max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
-        state_path = args.state or (default_state_path(show.path if show else None) if args.resume else None)
-        writer = None
-        if state_path:
-            try:
-                writer = StateWriter(state_path).start()
-            except OSError as exc:  # the show runs anyway; it just cannot be resumed after a crash
-                logging.getLogger("launch").error("%s: cannot keep a state file there (%s); a restart will start "
-                                                  "the show from the top", state_path, exc.strerror or exc)
-        heartbeat = None
-        if args.heartbeat_fd is not None:
-            try:
-                heartbeat = Heartbeat(args.heartbeat_fd)
-            except OSError as exc:
-                raise CliError(f"--heartbeat-fd {args.heartbeat_fd}: {exc.strerror or exc}") from None
-        engine = LiveEngine(source, GeneratorWorker(FrameSynthesizer(G)), outputs, params, max_fps=max_fps,
-                            runner=runner, state_writer=writer, heartbeat=heartbeat)
-        if reload_show is not None and show is not None:
-            engine.show_watcher = ShowWatcher(show.path, reload_show, engine.apply_show)
-        resumed = None
-        if args.resume and state_path:
-            resumed = read_state(state_path, show.path if show else None)
-        if runner is not None:
-            runner.on_chain = engine.set_chain
-        if resumed is not None:
-            engine.resume(resumed)
-        elif runner is not None and show.autostart:
-            engine.handle_key("go")
-        if threading.current_thread() is threading.main_thread():  # systemd's stop: quit cleanly, exit 0
-            signal.signal(signal.SIGTERM, lambda number, frame: engine.handle_key("quit"))
-        for output in outputs:
-            if isinstance(output, WindowOutput):
-                output.on_key = engine.handle_key
-        engine.show_hud = args.hud
-        stats = engine.run(duration=args.duration)
-    except DisplayError as exc:
-        raise CliError(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith("moderngl") or "GL" in type(exc).__name__:
-            raise CliError(f"OpenGL failed: {exc}") from None
-        raise
-    finally:
-        if engine is not None:
-            engine.close()
-        else:
-            for output in outputs:
-                output.close()
-    print(f"live: {stats.display_frames} display frames; last second {stats.display_fps:.1f} display fps, "
-          f"{stats.generator_fps:.1f} generator fps", file=sys.stderr)
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,24 +24,21 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.generator import CONFIGS  # noqa: E402
-from engine.generate import FrameSynthesizer  # noqa: E402
+from engine.gl.outputs import shared_egl_context  # noqa: E402
 from engine.latent import Keyframe, LatentWalker, WalkSettings  # noqa: E402
-from engine.live import LiveEngine  # noqa: E402
 from engine.models import Generator, load_generator  # noqa: E402
-from engine.gl.outputs import HeadlessOutput, OutputSpec, shared_egl_context  # noqa: E402
-from engine.params import ParamStore  # noqa: E402
-from engine.worker import GeneratorWorker  # noqa: E402
+from engine.session import Session, SessionConfig  # noqa: E402
 
 SHADERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shaders")
 
 
-def run_model(name: str, G: Generator, ctx, size: tuple[int, int], seconds: float, trials: int,
+def run_model(name: str, G: Generator, size: tuple[int, int], seconds: float, trials: int,
               display_fps: float) -> None:
     walker = LatentWalker(G, WalkSettings(keyframes=tuple(Keyframe(seed=s) for s in range(4)),
                                           seconds_per_keyframe=2.0))
-    params = ParamStore()
-    output = HeadlessOutput(ctx, SHADERS, params, OutputSpec(size=size))
-    engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), [output], params, max_fps=display_fps)
+    config = SessionConfig(headless=True, size=size, max_fps=display_fps, fit="fit")
+    engine = Session.from_parts(G, walker=walker, config=config).open_live()   # as launch.py --headless builds it
+    output, params = engine.outputs[0], engine.params
     engine.worker.start()
     period = 1.0 / display_fps
 
@@ -110,8 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
-    ctx = shared_egl_context()
-    print(f"GL: {ctx.info['GL_RENDERER']}")
+    print(f"GL: {shared_egl_context().info['GL_RENDERER']}")
     for name in args.models.split(","):
         if name == "default":
             G = load_generator("default", precision=args.precision)
@@ -121,7 +117,7 @@ def main() -> None:
             G = G.to("cuda" if torch.cuda.is_available() else "cpu")
             G.set_precision("fp16" if G.device.type == "cuda" else
                             (args.precision if args.precision != "auto" else "fp32"))
-        run_model(f"{name} model", G, ctx, size, args.seconds, args.trials, args.display_fps)  # type: ignore[arg-type]
+        run_model(f"{name} model", G, size, args.seconds, args.trials, args.display_fps)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
 
 A gallery engine is judged by what it looks like after a week, not after a minute. This runs the real live
 loop (default model, cue runner, GL compositor with the demo's effect chain, offscreen through EGL) at the
-live loop's 30 fps cap, while another thread sets random values on the show's parameters ``--storm-hz``
-times a second (as a flood of OSC or MIDI would). It measures:
+live loop's 30 fps cap, while another thread posts input events that set random values on the show's
+parameters ``--storm-hz`` times a second (as a flood of OSC or MIDI would). The engine is built by the same
+session as ``launch.py SHOW --headless``. It measures:
 
-* resident memory (RSS) at the start, after the warm-up and at the end, and its slope over the run after the
-  warm-up (a least-squares fit; a leak shows as a steady slope, allocator noise does not);
+* resident memory (RSS, the engine's and its generator process's together) at the start, after the warm-up
+  and at the end, and its slope over the run after the warm-up (a least-squares fit; a leak shows as a steady
+  slope, allocator noise does not);
 * GL objects alive (the output's inventory) over the run: flat when nothing is made per frame;
 * frames shown, the display rate (median of one-second windows) and the longest stall between two shown
   frames (a freeze would show here);
@@ -34,22 +36,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from engine.generate import FrameSynthesizer  # noqa: E402
-from engine.gl.outputs import HeadlessOutput, OutputSpec, shared_egl_context  # noqa: E402
-from engine.live import LiveEngine, engine_params  # noqa: E402
+from engine.inputs import InputEvent  # noqa: E402
 from engine.models import load_generator  # noqa: E402
-from engine.show import ShowRunner, load_show  # noqa: E402
+from engine.session import Session, SessionConfig  # noqa: E402
+from engine.show import load_show  # noqa: E402
 from engine.show.model import FadeAction, Show  # noqa: E402
-from engine.worker import GeneratorWorker  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STORM = ("gen.psi", "walk.speed", "vignette.amount", "colour_grade.saturation", "colour_grade.exposure",
          "colour_grade.hue", "kaleidoscope.amount", "kaleidoscope.spin", "feedback.zoom", "feedback.rotate")
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def rss_bytes(pid: int | str = "self") -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:   # a generator process between a death and its restart
+        return 0
 
 
 def pin(show: Show, key: str, value: float) -> Show:
@@ -73,17 +76,13 @@ def slope_per_minute(samples: list[tuple[float, float]]) -> float:
 def soak(seconds: float, size: tuple[int, int], storm_hz: float, sample_seconds: float, warmup: float,
          display_fps: float = 30.0) -> dict[str, object]:
     rss_launch = rss_bytes()
-    ctx = shared_egl_context()
     G = load_generator("default", device="cpu")
     show = pin(load_show(os.path.join(ROOT, "shows", "demo.yaml")), "feedback.amount", 0.6)
-    params = engine_params()
-    output = HeadlessOutput(ctx, os.path.join(ROOT, "shaders"), params, OutputSpec(size=size, chain=show.chain))
-    runner = ShowRunner(show, G, params)
-    engine = LiveEngine(runner, GeneratorWorker(FrameSynthesizer(G)), [output], params, runner=runner,
-                        max_fps=display_fps)
-    runner.on_chain = engine.set_chain
+    session = Session.from_parts(G, show=show, config=SessionConfig(headless=True, size=size, max_fps=display_fps))
+    engine = session.open_live()               # the demo autostarts: its first GO is already given
+    output = engine.outputs[0]
+    params = engine.params
     engine.worker.start()
-    engine.handle_key("go")
 
     stop = threading.Event()
     changes = [0]
@@ -95,7 +94,7 @@ def soak(seconds: float, size: tuple[int, int], storm_hz: float, sample_seconds:
         while not stop.wait(period):
             key = rng.choice(keys)
             spec = params.spec(key)
-            params.set(key, rng.uniform(spec.minimum, spec.maximum))
+            engine.post(InputEvent(engine.clock.now(), "storm", "set", key, rng.uniform(spec.minimum, spec.maximum)))
             changes[0] += 1
     storm_thread = threading.Thread(target=storm, name="parameter-storm", daemon=True)
     storm_thread.start()
@@ -121,7 +120,8 @@ def soak(seconds: float, size: tuple[int, int], storm_hz: float, sample_seconds:
                 windows.append(window_frames / (shown - window_start))
                 window_start, window_frames = shown, 0
             if shown >= next_sample:
-                rss.append((shown - start, rss_bytes() / 2 ** 20))
+                child = getattr(engine.worker, "pid", None)         # the generator's own process, if it has one
+                rss.append((shown - start, (rss_bytes() + (rss_bytes(child) if child else 0)) / 2 ** 20))
                 gl.append(output.gl.count)
                 feedback.update(output.compositor.feedback_effects)
                 next_sample += sample_seconds
@@ -133,16 +133,17 @@ def soak(seconds: float, size: tuple[int, int], storm_hz: float, sample_seconds:
         storm_thread.join()
         status = engine.worker.status
         generated, errors = status.frames, status.errors
+        renderer = str(output.ctx.info.get("GL_RENDERER"))
         engine.close()
-        output.close()
     after = [(t, v) for t, v in rss if t >= warmup]
     steady_gl = [c for (t, _), c in zip(rss, gl) if t >= warmup]
     return {
         "seconds": round(time.perf_counter() - start, 1), "output": f"{size[0]}x{size[1]}",
-        "threads": torch.get_num_threads(), "gl_renderer": str(ctx.info.get("GL_RENDERER")),
+        "threads": torch.get_num_threads(), "gl_renderer": renderer,
         "frames_shown": frames, "display_fps_median": round(statistics.median(windows), 2) if windows else 0.0,
         "longest_stall_ms": round(longest_stall * 1000, 1), "generator_frames": generated,
         "generator_errors": errors, "stage_faults": sorted(engine.faults), "parameter_changes": changes[0],
+        "producer": type(engine.worker).__name__,
         "rss_launch_mb": round(rss_launch / 2 ** 20, 1), "rss_start_mb": round(rss[0][1], 1) if rss else None,
         "rss_after_warmup_mb": round(after[0][1], 1) if after else None,
         "rss_end_mb": round(rss[-1][1], 1) if rss else None,

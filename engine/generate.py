@@ -9,10 +9,9 @@ generator worker call. It owns the per-frame details that are easy to get wrong:
 * conversion to uint8 RGB on the device, then one copy into a reusable host buffer (pinned on CUDA, so the
   copy is a DMA that does not stall the next frame's kernels).
 
-    >>> synth = FrameSynthesizer(G)                          # doctest: +SKIP
-    >>> rgb = synth.render(walker.frame_at(0.0))             # doctest: +SKIP
-    >>> rgb.shape, rgb.dtype                                 # doctest: +SKIP
-    ((256, 256, 3), dtype('uint8'))
+    synth = FrameSynthesizer(G)
+    rgb = synth.render(walker.frame_at(0.0))
+    rgb.shape, rgb.dtype   # ((256, 256, 3), dtype('uint8'))
 """
 
 from __future__ import annotations

@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import numpy as np
 
 from engine.clock import Clock, WallClock
+from engine.inputs import EventQueue, InputEvent, Router, SoftTakeover
 from engine.gl.hud import hud_image
 from engine.latent.walker import LatentWalker, WalkFrame
 from engine.logs import Throttle
 from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
-from engine.params import ParamSpec, ParamStore
+from engine.params import ENGINE_PARAMS, ParamStore, engine_params
+from engine.recording import Recorder, read_text
 from engine.state import EngineState, Heartbeat, StateWriter, file_sha256
 from engine.worker import GeneratorWorker
 
@@ -39,26 +41,15 @@ _T = TypeVar("_T")
 _Loaded = TypeVar("_Loaded")
 
 if TYPE_CHECKING:  # the show package imports this module; at run time the runner is only passed in
+    from controllers.base import Controller
     from engine.show.model import Show
     from engine.show.runner import PreparedShow, ShowRunner
+
+__all__ = ["ENGINE_PARAMS", "LiveEngine", "LoopStats", "ShowWatcher", "engine_params"]
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
 FAULT_SHOWN_SECONDS = 10.0      # how long the HUD shows a stage's last fault after it stops happening
-
-ENGINE_PARAMS = (
-    ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
-    ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
-)
-
-
-def engine_params() -> ParamStore:
-    """A parameter store with the engine's own parameters declared (shaders and shows add theirs)."""
-    params = ParamStore()
-    for spec in ENGINE_PARAMS:
-        params.declare(spec)
-    return params
-
 
 class LatentSource(Protocol):
     """Where the W of each frame comes from: a :class:`LatentWalker`, or a show's cue runner."""
@@ -132,12 +123,23 @@ class LiveEngine:
     def __init__(self, source: LatentSource, worker: GeneratorWorker, outputs: Sequence[Output], params: ParamStore,
                  clock: Clock | None = None, max_fps: float = 60.0, shader_poll_seconds: float = 0.5,
                  runner: ShowRunner | None = None, show_watcher: ShowWatcher | None = None,
-                 state_writer: StateWriter | None = None, heartbeat: Heartbeat | None = None) -> None:
+                 state_writer: StateWriter | None = None, heartbeat: Heartbeat | None = None,
+                 controllers: Sequence[Controller] = ()) -> None:
         self.source, self.worker, self.outputs, self.params = source, worker, list(outputs), params
         self.runner = runner                    # a ShowRunner when a show is running (GO, panic, …)
         self.show_watcher = show_watcher
         self.state_writer = state_writer        # writes where the show is every few seconds (for --resume)
         self.heartbeat = heartbeat              # tells a supervisor that the loop is alive
+        self.controllers = list(controllers)    # inputs; each posts InputEvents (see engine.inputs)
+        self.events = EventQueue()              # what the controllers posted, drained once per frame
+        self.router = Router()
+        self.router.map("set", self._on_set)
+        self.router.map("norm", self._on_norm)
+        self.router.map("nudge", self._on_nudge)
+        self.router.map("command", self._on_command)
+        self.soft = SoftTakeover()
+        self.soft_sources: set[str] = {"midi"}  # 0..1 controls from these pick their parameter up softly
+        self.recorder: Recorder | None = None   # --record: every routed event, with its frame's engine time
         self.show_sha256 = file_sha256(runner.show.path) if runner is not None else None
         self.clock = clock or WallClock()
         self.max_fps = max_fps
@@ -148,6 +150,8 @@ class LiveEngine:
             self.params.set("gen.psi", source.settings.truncation_psi)
         self.walk_time = 0.0
         self.show_hud = False
+        self.blend = True                       # blend the two latest generated frames (offline: no)
+        self.closers: list[Callable[[], object]] = []
         self.running = False
         self.stats = LoopStats()
         self.messages: list[str] = []           # the latest operator messages (warnings start with "!")
@@ -157,8 +161,53 @@ class LiveEngine:
         self._hud: np.ndarray | None = None
         self._hud_time = -1.0
 
+    # ------------------------------------------------------------------------------------------ inputs
+    def post(self, event: InputEvent) -> None:
+        """Where controllers (and anything else, from any thread) send events; the next frame routes them."""
+        self.events.post(event)
+
+    def start_controllers(self) -> None:
+        for controller in self.controllers:
+            self._guard(f"controller {controller.name}", controller.start, self.post, self.clock)
+
+    def stop_controllers(self) -> None:
+        for controller in self.controllers:
+            self._guard(f"controller {controller.name}", controller.stop)
+
+    def _route_events(self, now: float) -> None:
+        for event in self.events.drain():
+            if self.recorder is not None:
+                self.recorder.event(now, event)
+            self._guard(f"input {event.source}", self.router.route, event)
+
+    def _on_set(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        self.params.set(event.key, event.value, source=event.source)
+        self.soft.release(event.key, event.source)
+
+    def _on_norm(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        if event.source in self.soft_sources and not self.soft.accept(
+                event.source, event.key, float(event.value), self.params.normalized(event.key)):
+            return
+        self.params.set_normalized(event.key, event.value, source=event.source)
+        self.soft.release(event.key, event.source)
+
+    def _on_nudge(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        self.params.set(event.key, self.params.get(event.key) + event.value, source=event.source)
+        self.soft.release(event.key, event.source)
+
+    def _on_command(self, event: InputEvent) -> None:
+        if event.key == "start":
+            if self.runner is not None:
+                self._note(self.runner.start_cue(str(event.value), self.clock.now()), level=logging.INFO)
+            return
+        self.handle_key(event.key)
+
     def handle_key(self, action: str) -> None:
-        """Operator actions: quit, hud; with a show also go, stop, panic, reset, up, down."""
+        """Run an operator command now: quit, hud; with a show also go, stop, panic, reset, up, down.
+        (Inputs post ``command`` events instead; the frame loop routes them here.)"""
         if action == "quit":
             self.running = False
         elif action == "hud":
@@ -181,6 +230,7 @@ class LiveEngine:
         guarded on its own, so a failure in one is reported (log, HUD) and the others go on; the screen keeps
         the last good generated frames."""
         now = self.clock.now()
+        self._route_events(now)
         self._guard("parameters", self.params.advance, now)
         values = self.params.snapshot()
         if self._last_now is not None:
@@ -195,7 +245,7 @@ class LiveEngine:
         frames = self.worker.frames.snapshot()
         overlay = self._guard("hud", self._overlay, now) if self.show_hud else None
         for i, output in enumerate(self.outputs):
-            self._guard(f"output {i}", output.draw, now, frames, values, overlay)
+            self._guard(f"output {i}", output.draw, now, frames, values, overlay, self.blend)
         if now - self._last_poll >= self.shader_poll_seconds:
             self._last_poll = now
             for i, output in enumerate(self.outputs):
@@ -216,6 +266,8 @@ class LiveEngine:
         assert self.runner is not None
         message = self.runner.apply(show)
         self.show_sha256 = file_sha256(self.runner.show.path)
+        if self.recorder is not None:
+            self.recorder.show(self._last_now or 0.0, self.runner.show.path, read_text(self.runner.show.path))
         return message
 
     def state(self, now: float) -> EngineState:
@@ -236,7 +288,7 @@ class LiveEngine:
         known = set(self.params.keys())
         for key, value in state.params.items():
             if key in known:
-                self.params.set(key, value, immediate=True)
+                self.params.set(key, value, immediate=True, source="resume")
         if self.runner is not None and state.runner is not None:
             self._note(self.runner.restore(state.runner, now, self.walk_time), level=logging.INFO)
         else:
@@ -257,6 +309,7 @@ class LiveEngine:
         self.running = True
         if not self.worker.alive:
             self.worker.start()
+        self.start_controllers()
         start = time.perf_counter()
         try:
             while self.running:
@@ -281,17 +334,26 @@ class LiveEngine:
                     time.sleep(spare)
         finally:
             self.running = False
+            self.stop_controllers()
             self.worker.stop()
             if self.state_writer is not None:
                 self._guard("state", self._save_state, self.clock.now())
         return self.stats
 
     def close(self) -> None:
+        """Stop the generator and the state writer, close the outputs, then release what the builder
+        handed over (``closers``: e.g. the offscreen GL context the outputs shared)."""
         self.worker.stop()
         if self.state_writer is not None:
             self.state_writer.stop()
         for output in self.outputs:
             output.close()
+        if self.recorder is not None:
+            self.recorder.close(self._last_now or 0.0)
+            self.recorder = None
+        for closer in self.closers:
+            closer()
+        self.closers.clear()
 
     # ------------------------------------------------------------------------------------------ reporting
     def _note(self, message: str, level: int = logging.WARNING) -> None:
@@ -331,5 +393,9 @@ class LiveEngine:
             for output in self.outputs:
                 lines.extend("! " + m[:80] for m in output.compositor.errors.values())
             lines.extend(m[:80] for m in self.messages)
-            self._hud, self._hud_time = hud_image(lines), now
+            # The HUD grows with the output (its text must read on a projector across a room): half-size text
+            # and 560 px at 720 lines, in proportion above that.
+            height = self.outputs[0].compositor.output_size[1] if self.outputs else 720
+            grow = max(1.0, height / 720)
+            self._hud, self._hud_time = hud_image(lines, scale=0.5 * grow, width=int(560 * grow)), now
         return self._hud

@@ -5,6 +5,10 @@ declared by whoever owns them — a shader file declares its uniforms, the walke
 own — and set by anyone (keyboard, OSC, MIDI, cues). A value outside the range is clamped; an unknown key or a
 non-number is a clear error. The same key is the OSC address ``/param/group/name``.
 
+Every write carries its **source** (``cue``, ``keyboard``, ``osc``, ``midi``, …) and gets a write number, so
+whoever drives a parameter can tell whether someone else wrote it since: a cue fade lets go of a parameter a
+performer has moved (:meth:`ParamStore.last_write`).
+
 A parameter may be **smoothed**: ``set`` then moves its target, and :meth:`ParamStore.advance` (once per frame,
 on the engine clock) glides the value towards it with that time constant — jittery sensors and stepped MIDI
 faders become smooth motion. Fades from cues set values directly (they are smooth already). A **curve** maps
@@ -13,8 +17,10 @@ low end) or ``sqrt`` (at the high end).
 
     >>> store = ParamStore()
     >>> store.declare(ParamSpec("vignette.amount", default=0.0, minimum=0.0, maximum=1.0))
-    >>> store.set("vignette.amount", 1.7); store.get("vignette.amount")
+    >>> store.set("vignette.amount", 1.7)           # clamped to the range; returns what was stored
     1.0
+    >>> store.last_write("vignette.amount")         # who wrote it, and that write's number
+    ('engine', 1)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import re
 import threading
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+ENGINE_SOURCES = frozenset({"engine", "cue", "panic", "reset", "initial", "resume"})   # not performers
 MAX_MAGNITUDE = 1e9      # bound on ranges: fades and smoothing compute differences of values
 PARAM_CURVES: tuple[str, ...] = ("linear", "square", "sqrt")
 
@@ -64,6 +71,8 @@ class ParamStore:
         self._specs: dict[str, ParamSpec] = {}
         self._values: dict[str, float] = {}
         self._targets: dict[str, float] = {}
+        self._writes: dict[str, tuple[str, int]] = {}      # key -> (source, write number) of its last write
+        self._write_count = 0
         self._last_advance: float | None = None
         self._lock = threading.Lock()
 
@@ -82,9 +91,9 @@ class ParamStore:
         except KeyError:
             raise KeyError(f"unknown parameter {key!r}; known: {', '.join(sorted(self._specs)) or 'none'}") from None
 
-    def set(self, key: str, value: float, immediate: bool = False) -> float:
+    def set(self, key: str, value: float, immediate: bool = False, source: str = "engine") -> float:
         """Set a value (clamped to the range); returns the value stored. A smoothed parameter glides there
-        over the following frames unless ``immediate``."""
+        over the following frames unless ``immediate``. ``source`` says who wrote it (see the module)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{key}: expected a finite number, got {value!r}")
         with self._lock:
@@ -93,14 +102,28 @@ class ParamStore:
             self._targets[key] = stored
             if immediate or spec.smoothing == 0:
                 self._values[key] = stored
+            self._write_count += 1
+            self._writes[key] = (source, self._write_count)
             return stored
 
-    def set_normalized(self, key: str, position: float) -> float:
+    def last_write(self, key: str) -> tuple[str, int]:
+        """Who wrote ``key`` last and that write's number (("", 0) if nobody has since it was declared)."""
+        with self._lock:
+            return self._writes.get(key, ("", 0))
+
+    def normalized(self, key: str) -> float:
+        """The value as a 0..1 control position (the inverse of :meth:`set_normalized`)."""
+        spec = self.spec(key)
+        span = spec.maximum - spec.minimum
+        u = 0.0 if span == 0 else (self.get(key) - spec.minimum) / span
+        return math.sqrt(u) if spec.curve == "square" else u * u if spec.curve == "sqrt" else u
+
+    def set_normalized(self, key: str, position: float, source: str = "engine") -> float:
         """Set from a 0..1 control (a fader), through the parameter's curve."""
         spec = self.spec(key)
         u = min(max(float(position), 0.0), 1.0)
         shaped = u * u if spec.curve == "square" else math.sqrt(u) if spec.curve == "sqrt" else u
-        return self.set(key, spec.minimum + (spec.maximum - spec.minimum) * shaped)
+        return self.set(key, spec.minimum + (spec.maximum - spec.minimum) * shaped, source=source)
 
     def advance(self, now: float) -> None:
         """Move smoothed parameters towards their targets (call once per frame with the engine time)."""
@@ -132,3 +155,18 @@ class ParamStore:
     def keys(self) -> list[str]:
         with self._lock:
             return sorted(self._specs)
+
+
+# The engine's own parameters; shaders and shows declare theirs.
+ENGINE_PARAMS = (
+    ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
+    ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
+)
+
+
+def engine_params() -> ParamStore:
+    """A parameter store with the engine's own parameters declared (shaders and shows add theirs)."""
+    params = ParamStore()
+    for spec in ENGINE_PARAMS:
+        params.declare(spec)
+    return params

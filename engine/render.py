@@ -1,13 +1,12 @@
-"""Offline rendering: a walk, frame by frame on a frame clock, into a video file or PNG sequence.
+"""Offline rendering: frames on a frame clock, into a video file or PNG sequence.
 
 Frame ``i`` shows walk time ``i / fps`` — never the wall clock — so a render is a pure function of its
 settings: render twice, get the same frames. Generation and encoding overlap: the generator runs on the
 calling thread and hands finished frames to a writer thread through a small bounded queue, and the encoder
 itself (ffmpeg) is another process. A slow encoder therefore costs nothing until the queue fills.
 
-    >>> stats = render_walk(walker, FrameSynthesizer(G), "walk.mp4", RenderSettings(fps=30, duration=10))  # doctest: +SKIP
-    >>> stats.frames, round(stats.frames_per_second, 1)                                                     # doctest: +SKIP
-    (300, 41.7)
+    stats = render_walk(walker, "walk.mp4", RenderSettings(fps=30, duration=10))
+    stats.frames, round(stats.frames_per_second, 1)   # (300, 41.7)
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.generate import FrameSynthesizer, NonFiniteFrame
+from engine.generate import NonFiniteFrame
 from engine.latent.walker import LatentWalker
-from engine.video import FrameSink, OutputError, fit_frame, open_sink
+from engine.video import FrameSink, OutputError, open_sink
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -99,11 +98,6 @@ class _WriterThread(threading.Thread):
         self.frames.put(frame)
 
 
-def output_size(walker: LatentWalker, settings: RenderSettings) -> tuple[int, int]:
-    res = walker.G.img_resolution
-    return settings.size or (res, res)
-
-
 def render_frames(produce: Callable[[int, float], np.ndarray], total: int, output: str | FrameSink,
                   size: tuple[int, int], settings: RenderSettings,
                   progress: Callable[[int], None] | None = None) -> RenderStats:
@@ -145,12 +139,13 @@ def render_frames(produce: Callable[[int, float], np.ndarray], total: int, outpu
     return RenderStats(frames=total, seconds=time.perf_counter() - start, generate_seconds=generating)
 
 
-def render_walk(walker: LatentWalker, synthesizer: FrameSynthesizer, output: str | FrameSink,
-                settings: RenderSettings, progress: Callable[[int], None] | None = None) -> RenderStats:
-    """Render ``walker`` to ``output`` (a path, or a sink from :func:`open_sink`, which this closes).
+def render_walk(walker: LatentWalker, output: str | FrameSink, settings: RenderSettings,
+                progress: Callable[[int], None] | None = None) -> RenderStats:
+    """Render ``walker`` to ``output`` (a path, or a sink from :func:`open_sink`, which this closes) through
+    the session's one frame step, so ``settings.fit`` and effect chains behave as they do live.
 
     ``progress(n)`` is called after each frame with the number of frames done.
     """
-    size = output_size(walker, settings)
-    return render_frames(lambda i, t: fit_frame(synthesizer.render(walker.frame_at(t)), size, settings.fit),
-                         settings.frame_count(walker.settings.duration), output, size, settings, progress)
+    from engine.session import Session, SessionConfig
+    return Session.from_parts(walker.G, walker=walker, config=SessionConfig(fit=settings.fit)).render(
+        output, settings, progress=progress)

@@ -11,8 +11,9 @@ On ``--resume``, :func:`read_state` reads it back as untrusted input: bounded, e
 that does not fit is reported in one line and the show starts from the top (a bad state file never keeps an
 installation from starting).
 
-    >>> writer = StateWriter("/var/lib/latentstage/show.json").start()      # doctest: +SKIP
-    >>> writer.offer(engine.state())        # each frame; written at most every STATE_SECONDS  # doctest: +SKIP
+    writer = StateWriter("/var/lib/latentstage/show.json").start()
+    if writer.due(now):
+        writer.offer(engine.state(now), now)          # written on the writer's thread
 """
 
 from __future__ import annotations

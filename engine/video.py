@@ -4,8 +4,8 @@ Both take [H, W, 3] uint8 RGB frames. The MP4 sink streams raw frames into the f
 ``imageio-ffmpeg`` bundles (libx264, yuv420p: plays everywhere), so encoding runs in another process, in
 parallel with the generator.
 
-    >>> sink = open_sink("walk.mp4", fps=30, size=(1280, 720))      # doctest: +SKIP
-    >>> sink.write(frame); sink.close()                              # doctest: +SKIP
+    sink = open_sink("walk.mp4", fps=30, size=(1280, 720))
+    sink.write(frame); sink.close()
 """
 
 from __future__ import annotations

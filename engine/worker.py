@@ -6,10 +6,10 @@ replaces the older pending one (a backlog would only add latency). Finished fram
 :class:`FrameQueue` of two that drops the oldest, and each carries the stamp of the request it answers, so the
 compositor can blend the two latest frames by time.
 
-    >>> worker = GeneratorWorker(FrameSynthesizer(G)).start()         # doctest: +SKIP
-    >>> worker.request(walker.frame_at(clock.now()))                  # every display frame  # doctest: +SKIP
-    >>> frame = worker.frames.latest()                                # None until the first one  # doctest: +SKIP
-    >>> worker.stop()                                                 # doctest: +SKIP
+    worker = GeneratorWorker(FrameSynthesizer(G)).start()
+    worker.request(walker.frame_at(clock.now()))                  # every display frame
+    frame = worker.frames.latest()                                # None until the first one
+    worker.stop()
 
 An exception while generating is logged and recorded in :attr:`GeneratorWorker.status` (for the HUD); the
 worker goes on with the next request, and the last good frame stays where it is.
@@ -79,6 +79,9 @@ class WorkerStatus:
     last_error: str | None = None       # the most recent error, as one line
     last_error_at: float = 0.0          # time.perf_counter() of that error (the HUD shows recent ones)
     last_frame_seconds: float = 0.0     # generation time of the most recent frame
+    resolution: int = 0                 # the generator's: what it makes (pixels a side), where, in what precision
+    device: str = ""
+    precision: str = ""
 
     def recent_error(self, within: float = 10.0) -> str | None:
         """The last error if it happened less than ``within`` seconds ago."""
@@ -93,7 +96,7 @@ class GeneratorWorker:
     def __init__(self, synthesizer: FrameSynthesizer, frames: FrameQueue | None = None) -> None:
         self.synthesizer = synthesizer
         self.frames = frames or FrameQueue(2)
-        self.status = WorkerStatus()
+        self.status = _status_of(synthesizer)
         self._pending: tuple[WalkFrame, int, float] | None = None
         self._sequence = 0
         self._wake = threading.Condition()
@@ -163,3 +166,41 @@ class GeneratorWorker:
         self.status.last_error = line
         self.status.last_error_at = time.perf_counter()
         _throttle.error("generator", "generator: %s", line, exc_info=traceback)
+
+
+class SyncWorker:
+    """The producer of offline renders: each request is generated at once, on the calling thread, so every
+    output frame shows exactly the W its frame asked for (no newest-wins, no blending). It offers the same
+    ``request`` / ``frames`` / ``status`` as :class:`GeneratorWorker`, so the live loop's frame step runs
+    offline unchanged; a failure is raised (an offline render stops at the frame that failed)."""
+
+    def __init__(self, synthesizer: FrameSynthesizer) -> None:
+        self.synthesizer = synthesizer
+        self.frames = FrameQueue(2)
+        self.status = _status_of(synthesizer)
+        self._sequence = 0
+
+    def start(self) -> SyncWorker:
+        return self
+
+    def stop(self, timeout: float = 0.0) -> None:
+        pass
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def request(self, frame: WalkFrame) -> int:
+        self._sequence += 1
+        started = time.perf_counter()
+        rgb = self.synthesizer.render(frame)          # NonFiniteFrame and the rest propagate
+        done = time.perf_counter()
+        self.status.frames += 1
+        self.status.last_frame_seconds = done - started
+        self.frames.put(GeneratedFrame(rgb=rgb, stamp=frame.t, sequence=self._sequence, latency=0.0))
+        return self._sequence
+
+
+def _status_of(synthesizer: FrameSynthesizer) -> WorkerStatus:
+    G = synthesizer.G
+    return WorkerStatus(resolution=G.img_resolution, device=G.device.type, precision=G.precision)

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Doctests are collected from every module (pyproject.toml); this one is a script that opens a window under
+# the Xvfb display its test starts, so it is run by that test, never imported here.
+collect_ignore = ["gl/window_session.py"]
 sys.path.insert(0, str(ROOT))
 torch.set_num_threads(2)
 

@@ -78,7 +78,7 @@ class BreaksAt(LatentWalker):
 def test_offline_the_render_stops_with_the_frame_number(default_generator, tmp_path):
     walk = BreaksAt(default_generator, WalkSettings(keyframes=(Keyframe(seed=1), Keyframe(seed=2))))
     with pytest.raises(RenderError, match=r"frame 3 \(t = 0.300 s\).*3 frames written") as err:
-        render_walk(walk, FrameSynthesizer(default_generator), str(tmp_path / "f" / "%03d.png"),
+        render_walk(walk, str(tmp_path / "f" / "%03d.png"),
                     RenderSettings(fps=10, frames=10))
     assert "\n" not in str(err.value)
     written = sorted((tmp_path / "f").glob("*.png"))

@@ -192,3 +192,33 @@ def test_a_show_with_its_own_chain_needs_no_default_effects(tmp_path):
     result = launch(str(show), "--shaders", str(folder), "--render", str(tmp_path / "o" / "%03d.png"),
                     "--frames", "2", "--size", "64x64", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+def test_check_validates_a_show_without_torch_or_gl():
+    script = ("import sys; sys.argv = ['launch.py', 'shows/reference.yaml', '--check']\n"
+              "import launch\ncode = launch.main()\n"
+              "print(code, sorted(m for m in ('torch', 'moderngl', 'cv2', 'pyglet') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert "valid (5 cues" in done.stdout
+
+
+def test_check_reports_every_error_and_with_model_the_model_checks(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("format: 1\nwalk: {seeds: [1], class: 3}\ncues:\n  - id: a\n    pre_wait: -1\n  - id: a\n")
+    result = launch(str(bad), "--check")
+    assert result.returncode == 1 and "E006" in result.stderr and "E002" in result.stderr
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("format: 1\nwalk: {seeds: [1], class: 3}\ncues: []\n")
+    assert launch(str(fixed), "--check").returncode == 0
+    result = launch(str(fixed), "--check", "--with-model")
+    assert_one_line_error(result, 1, "E017", "unconditional")
+
+
+def test_list_params_names_every_parameter_with_its_osc_address():
+    result = launch("shows/reference.yaml", "--list-params")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for key in ("gen.psi", "walk.speed", "vignette.amount", "kaleidoscope.spin", "mood.energy"):
+        line = next(line for line in lines if line.startswith(key + " "))
+        assert f"/param/{key.replace('.', '/')}" in line and "default" in line

@@ -21,7 +21,7 @@ def walker(default_generator):
 
 def test_mp4_has_the_right_frames_and_size(walker, default_generator, tmp_path):
     path = tmp_path / "walk.mp4"
-    stats = render_walk(walker, FrameSynthesizer(default_generator), str(path),
+    stats = render_walk(walker, str(path),
                         RenderSettings(fps=24, duration=1.0, size=(320, 180)))
     assert stats.frames == 24
     frames = read_video(path)
@@ -34,7 +34,7 @@ def test_mp4_has_the_right_frames_and_size(walker, default_generator, tmp_path):
 
 
 def test_default_length_is_one_pass_of_the_walk(walker, default_generator, tmp_path):
-    stats = render_walk(walker, FrameSynthesizer(default_generator), str(tmp_path / "f"), RenderSettings(fps=10))
+    stats = render_walk(walker, str(tmp_path / "f"), RenderSettings(fps=10))
     assert stats.frames == 10  # two keyframes, looped: 2 × 0.5 s at 10 fps
     assert len(list((tmp_path / "f").glob("*.png"))) == 10
 
@@ -42,7 +42,7 @@ def test_default_length_is_one_pass_of_the_walk(walker, default_generator, tmp_p
 def test_same_settings_render_the_same_frames(walker, default_generator, tmp_path):
     settings = RenderSettings(fps=12, frames=6)
     for name in ("a", "b"):
-        render_walk(walker, FrameSynthesizer(default_generator), str(tmp_path / name / "%03d.png"), settings)
+        render_walk(walker, str(tmp_path / name / "%03d.png"), settings)
     for i in range(6):
         a = cv2.imread(str(tmp_path / "a" / f"{i:03d}.png"))
         b = cv2.imread(str(tmp_path / "b" / f"{i:03d}.png"))

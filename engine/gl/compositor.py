@@ -23,8 +23,8 @@ motion at a rate set by a parameter (a spin, a drift), a shader reads ``u_phase_
 its parameter ``<name>``, accumulated here in float64 and wrapped to [0, 2π). It never seams and never jumps
 when the rate changes (``rate * u_time`` would turn the picture by the whole elapsed time at every change).
 
-    >>> comp = Compositor(gl, ShaderLibrary(gl, "shaders", params), (1920, 1080))     # doctest: +SKIP
-    >>> comp.render(now, worker.frames.snapshot(), params.snapshot(), fbo)            # doctest: +SKIP
+    comp = Compositor(gl, ShaderLibrary(gl, "shaders", params), (1920, 1080))
+    comp.render(now, worker.frames.snapshot(), params.snapshot(), fbo)
 """
 
 from __future__ import annotations

@@ -15,10 +15,12 @@ import os
 import re
 import stat
 from collections.abc import Callable
-
-import moderngl
+from typing import TYPE_CHECKING
 
 from engine.params import ParamSpec
+
+if TYPE_CHECKING:  # GL is imported only to compile: reading declarations needs none (show validation)
+    import moderngl
 
 GLSL_VERSION = "#version 330 core\n"
 FULLSCREEN_VERTEX = GLSL_VERSION + """
@@ -87,6 +89,7 @@ def program_sources(source: str) -> tuple[str, str]:
 def compile_program(create: Callable[[str, str], moderngl.Program], path: str, vertex: str,
                     fragment: str) -> moderngl.Program:
     """Compile with ``create(vertex, fragment)``; a GLSL error becomes a ShaderCompileError with its line."""
+    import moderngl
     try:
         return create(vertex, fragment)
     except moderngl.Error as exc:

@@ -17,7 +17,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 def hud_image(lines: list[str], scale: float = 0.5, width: int = 560) -> np.ndarray:
     """Lines of text as a premultiplied RGBA image (top row first) on a translucent dark panel."""
-    thickness = 1
+    thickness = max(1, round(scale * 2))
     line_height = int(28 * scale * 1.6)
     height = line_height * len(lines) + 10
     img = np.zeros((height, width, 4), np.uint8)

@@ -5,9 +5,8 @@ is reliable everywhere, unlike the window's), its own :class:`~engine.gl.composi
 canvas, fit mode, effect chain) and, for windows, a blit to the screen and a buffer flip paced by vsync where
 the display has it.
 
-    >>> out = HeadlessOutput(shared_egl_context(), "shaders", params, OutputSpec(size=(1280, 720)))  # doctest: +SKIP
-    >>> out.draw(now, frames, params.snapshot()); out.read().shape                                  # doctest: +SKIP
-    (720, 1280, 3)
+    out = HeadlessOutput(shared_egl_context(), "shaders", params, OutputSpec(size=(1280, 720)))
+    out.draw(now, frames, params.snapshot()); out.read().shape   # (720, 1280, 3)
 """
 
 from __future__ import annotations
@@ -160,12 +159,13 @@ class WindowOutput(Output):
     With several windows only the first should wait for vsync (``vsync=True``): each flip that waits for the
     vertical blank costs a whole refresh, so two waiting windows would halve the frame rate.
 
-    Keys: F or F11 fullscreen on/off, H the HUD, Esc or Q quit; with a show Space GO, S stop, P panic (twice:
-    cut), R reset, Up/Down move the playhead (all but fullscreen go to ``on_key``).
+    F or F11 toggle fullscreen here; every other key goes to ``on_key`` by name (``space``, ``escape``, ``h``,
+    ``up`` …), for the keyboard controller to map (controllers/keyboard.py), and closing the window calls
+    ``on_close``. Nothing here knows what a key means to the show.
     """
 
     def __init__(self, shader_dir: str, params: ParamStore, spec: OutputSpec, title: str = "Latent Stage",
-                 on_key: Callable[[str], None] | None = None, vsync: bool = True,
+                 on_key: Callable[[str], object] | None = None, vsync: bool = True,
                  shader_budget_ms: float = DEFAULT_DRAW_BUDGET_MS) -> None:
         pyglet = require_display()
         self.spec = spec
@@ -189,27 +189,24 @@ class WindowOutput(Output):
         self.window.switch_to()
         self.ctx = moderngl.create_context()
         self._setup(shader_dir, params, self.window.get_framebuffer_size(), shader_budget_ms)
-        self.on_key = on_key  # receives 'hud' and 'quit'; may be set after construction
+        self.on_key = on_key                                    # key names; may be set after construction
+        self.on_close: Callable[[], object] | None = None       # the window was closed
         self.closed = False
         keys = pyglet.window.key
-        names = {keys.F: "fullscreen", keys.F11: "fullscreen", keys.H: "hud", keys.ESCAPE: "quit",
-                 keys.Q: "quit", keys.SPACE: "go", keys.S: "stop", keys.P: "panic", keys.R: "reset",
-                 keys.UP: "up", keys.DOWN: "down"}
 
         @self.window.event
         def on_key_press(symbol: int, modifiers: int) -> bool:
-            action = names.get(symbol)
-            if action == "fullscreen":
+            if symbol in (keys.F, keys.F11):
                 self.window.set_fullscreen(not self.window.fullscreen, screen=screen)
-            elif action is not None and self.on_key is not None:
-                self.on_key(action)
+            elif self.on_key is not None:
+                self.on_key(str(keys.symbol_string(symbol)).lower())
             return True  # pyglet's default Esc handler would close the window behind our back
 
         @self.window.event
         def on_close() -> None:
             self.closed = True
-            if self.on_key is not None:
-                self.on_key("quit")
+            if self.on_close is not None:
+                self.on_close()
 
     def draw(self, now: float, frames: list[GeneratedFrame], params: dict[str, float],
              overlay: np.ndarray | None = None, blend: bool = True) -> None:

@@ -11,8 +11,8 @@ and draws within budget is compiled in the display's own context (fast: the prob
 
 Verdicts are cached by source, so an unchanged shader is probed once per engine run.
 
-    >>> verdicts = probe([ProbeRequest.of("vignette", path, source, specs)])    # blocking, at start  # doctest: +SKIP
-    >>> job = ProbeJob([request]); ...; job.poll()                               # from the frame loop # doctest: +SKIP
+    verdicts = probe([ProbeRequest.of("vignette", path, source, specs)])    # blocking, at start
+    job = ProbeJob([request]); ...; job.poll()                               # from the frame loop
 
 The protocol is JSON lines: the parent writes the requests to the probe's stdin; the probe answers
 ``{"ready": renderer}`` once its context exists, then per shader ``{"start": name}`` and a verdict.

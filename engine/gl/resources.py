@@ -6,12 +6,10 @@ once and keep them; :attr:`GLResources.count` stays flat while a show runs, and 
 and nothing is released twice or while still bound. A render target (a colour texture with its framebuffer)
 is the unit most owners need.
 
-    >>> gl = GLResources(ctx)                                  # doctest: +SKIP
-    >>> stage = gl.target((1280, 720))                         # doctest: +SKIP
-    >>> gl.count, gl.counts()                                  # doctest: +SKIP
-    (2, {'Framebuffer': 1, 'Texture': 1})
-    >>> gl.release(stage); gl.count                            # doctest: +SKIP
-    0
+    gl = GLResources(ctx)
+    stage = gl.target((1280, 720))
+    gl.count, gl.counts()   # (2, {'Framebuffer': 1, 'Texture': 1})
+    gl.release(stage); gl.count   # 0
 """
 
 from __future__ import annotations

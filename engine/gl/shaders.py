@@ -15,10 +15,9 @@ At start, :meth:`ShaderLibrary.preload` probes the effects an output needs in on
 compositor's own stages (``blend``, ``hud``) fall back to the versions shipped with the engine when a
 user's copy cannot run, so a broken stage never blackens the screen.
 
-    >>> library = ShaderLibrary(GLResources(ctx), "shaders", params)   # doctest: +SKIP
-    >>> library.preload(["blend", "hud", "vignette"])                  # doctest: +SKIP
-    >>> library.get("vignette").params[0].key                          # doctest: +SKIP
-    'vignette.amount'
+    library = ShaderLibrary(GLResources(ctx), "shaders", params)
+    library.preload(["blend", "hud", "vignette"])
+    library.get("vignette").params[0].key   # 'vignette.amount'
 """
 
 from __future__ import annotations

@@ -10,9 +10,8 @@ finite in float64 and infinite on the GPU) and of a plausible size (:data:`MAX_L
 Files are read once: :func:`read_latents` caches by path, size and modification time, so a walk through the
 32,000 rows of one file reads it once, not 32,000 times.
 
-    >>> latents = read_latents("projected_w.npz")        # doctest: +SKIP
-    >>> latents.space, latents.array.shape              # doctest: +SKIP
-    ('w', (1, 18, 512))
+    latents = read_latents("projected_w.npz")
+    latents.space, latents.array.shape   # ('w', (1, 18, 512))
 """
 
 from __future__ import annotations

@@ -12,12 +12,10 @@ All functions are pure and work on torch tensors of any shape (the interpolation
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 
-Easing = Literal["linear", "smooth", "smoother", "sine"]
-EASINGS: tuple[str, ...] = ("linear", "smooth", "smoother", "sine")
+from engine.latent.spec import EASINGS, Easing
 
 
 def ease(u: float, easing: Easing) -> float:

@@ -12,8 +12,7 @@ optionally with a class label for conditional models, or a saved latent from a `
 Every keyframe resolves to an untruncated W [num_ws, w_dim] (and its z when it has one, for slerp walks).
 Latent files are untrusted input, read once each by :mod:`engine.latent.files`.
 
-    >>> Keyframe.from_seed(42)
-    Keyframe(seed=42, class_index=None, path=None, space='w', row=0, origin=None)
+Keyframes themselves are plain data (:mod:`engine.latent.spec`, no torch).
 """
 
 from __future__ import annotations
@@ -25,46 +24,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from engine.latent.files import MAX_ROWS, LatentFileError, LatentSpace, read_latents
+from engine.latent.files import LatentFileError, read_latents
+from engine.latent.spec import MAX_KEYFRAMES, Keyframe, LatentSpace
 from engine.models.networks import Generator
 
 __all__ = ["Keyframe", "LatentFileError", "LatentSpace", "MAX_KEYFRAMES", "ResolvedKeyframe", "check_keyframe",
            "keyframes_from_file", "resolve_keyframe", "resolve_keyframes", "seed_to_z"]
 
-MAX_KEYFRAMES = MAX_ROWS        # keyframes in one walk
 _MAPPING_BATCH = 256            # seeds mapped per call when a walk is resolved
-
-
-@dataclasses.dataclass(frozen=True)
-class Keyframe:
-    """One stop of a walk: a seed (with optional class) or a row of a saved latent file."""
-
-    seed: int | None = None                 # z = RandomState(seed).randn(z_dim)
-    class_index: int | None = None          # label for conditional models (one-hot)
-    path: str | None = None                 # .npy / .npz latent file
-    space: LatentSpace = "w"                # how to read a bare vector in a .npy file
-    row: int = 0                            # which row of a multi-row latent file
-    origin: str | None = dataclasses.field(default=None, compare=False)  # "file:line:column" it was written at
-
-    def __post_init__(self) -> None:
-        if (self.seed is None) == (self.path is None):
-            raise ValueError("a keyframe needs exactly one of seed or path")
-        if self.seed is not None and (isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 32):
-            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
-        if self.space not in ("w", "z"):
-            raise ValueError(f"space must be 'w' or 'z', got {self.space!r}")
-        if self.class_index is not None and not 0 <= self.class_index < 2 ** 31:
-            raise ValueError(f"class must be a non-negative integer, got {self.class_index}")
-
-    @classmethod
-    def from_seed(cls, seed: int, class_index: int | None = None) -> Keyframe:
-        return cls(seed=seed, class_index=class_index)
-
-    def describe(self) -> str:
-        where = f"{self.origin}: " if self.origin else ""
-        if self.seed is not None:
-            return where + f"seed {self.seed}" + (f" class {self.class_index}" if self.class_index is not None else "")
-        return where + f"{self.path}[{self.row}]"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """The latent walker: a pure function from time to the W that the generator draws next.
 
-    >>> walker = LatentWalker(G, WalkSettings(keyframes=(Keyframe(seed=1), Keyframe(seed=2))))  # doctest: +SKIP
-    >>> walker.ws_at(1.5).shape                                                              # doctest: +SKIP
-    torch.Size([1, 14, 512])
+    walker = LatentWalker(G, WalkSettings(keyframes=(Keyframe(seed=1), Keyframe(seed=2))))
+    walker.ws_at(1.5).shape   # torch.Size([1, 14, 512])
 
 Keyframes are resolved once (seeds go through the mapping network a single time); after that ``ws_at(t)`` is
 cheap and deterministic: the same settings and time always give the same W, which is what makes offline
@@ -28,14 +27,14 @@ from typing import Literal
 
 import torch
 
-from engine.latent.interpolate import EASINGS, Easing, catmull_rom, ease, lerp, slerp
-from engine.latent.keyframes import MAX_KEYFRAMES, Keyframe, ResolvedKeyframe, resolve_keyframe, resolve_keyframes
+from engine.latent.interpolate import catmull_rom, ease, lerp, slerp
+from engine.latent.keyframes import ResolvedKeyframe, resolve_keyframe, resolve_keyframes
+from engine.latent.spec import (EASINGS, INTERPOLATIONS, MAX_KEYFRAMES, PSI_RANGE, SECONDS_PER_KEYFRAME, Easing,
+                                Interpolation, Keyframe)
 from engine.models.networks import NOISE_MODES, Generator, NoiseMode
 
-Interpolation = Literal["linear", "slerp", "cubic"]
-INTERPOLATIONS: tuple[str, ...] = ("linear", "slerp", "cubic")
-SECONDS_PER_KEYFRAME = (0.01, 1e6)      # shorter is a strobe, longer is a still; outside this, time math degrades
-PSI_RANGE = (-1.0, 2.0)                 # truncation beyond this leaves the space the model was trained on
+__all__ = ["INTERPOLATIONS", "Interpolation", "LatentWalker", "PSI_RANGE", "SECONDS_PER_KEYFRAME", "StyleMix",
+           "WalkFrame", "WalkSettings"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,20 @@
-"""StyleGAN2 generator networks and the loaders that build them from model files."""
+"""StyleGAN2 generator networks and the loaders that build them from model files.
 
-from engine.models.config import ConfigError, GeneratorConfig
-from engine.models.load import DEFAULT_MODEL, load_generator, save_generator
-from engine.models.networks import Generator
-from engine.models.pickle_reader import ModelFileError
+The names are loaded on first use, so the torch-free parts (``engine.models.config``) can be imported by
+themselves (the command line's parser, show validation).
+"""
 
-__all__ = ["ConfigError", "DEFAULT_MODEL", "Generator", "GeneratorConfig", "ModelFileError", "load_generator",
-           "save_generator"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {"ConfigError": "config", "GeneratorConfig": "config", "DEFAULT_MODEL": "load", "load_generator": "load",
+          "save_generator": "load", "Generator": "networks", "ModelFileError": "pickle_reader"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'engine.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"engine.models.{_WHERE[name]}"), name)

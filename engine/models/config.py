@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 Architecture = Literal["orig", "skip", "resnet"]
+NoiseMode = Literal["const", "random", "none"]
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")   # per-pixel noise: fixed, seeded per frame, off
 ARCHITECTURES: tuple[str, ...] = ("orig", "skip", "resnet")
 
 

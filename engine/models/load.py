@@ -8,9 +8,9 @@ Sources:
 * ``*.safetensors`` — a model converted once with :func:`save_generator` (weights + JSON config in the header),
   which loads without any pickle at all.
 
-    >>> G = load_generator("default", device="cpu")                  # doctest: +SKIP
-    >>> G = load_generator("ffhq.pkl", device="cuda")                # fp16 on CUDA by default  # doctest: +SKIP
-    >>> save_generator(G, "ffhq.safetensors")                        # doctest: +SKIP
+    G = load_generator("default", device="cpu")
+    G = load_generator("ffhq.pkl", device="cuda")                # fp16 on CUDA by default
+    save_generator(G, "ffhq.safetensors")
 """
 
 from __future__ import annotations

@@ -41,11 +41,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from engine.models import ops
-from engine.models.config import GeneratorConfig
+from engine.models.config import NOISE_MODES, GeneratorConfig, NoiseMode
 from engine.models.tone import ToneMap
 
-NoiseMode = Literal["const", "random", "none"]
-NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
 Modulation = Literal["auto", "weights", "activations"]
 MODULATIONS: tuple[str, ...] = ("auto", "weights", "activations")
 Precision = Literal["fp32", "fp16", "bf16"]

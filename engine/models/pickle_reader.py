@@ -14,9 +14,8 @@ Tensor data never goes through ``torch.load`` either: each storage is a legacy `
 :func:`read_legacy_storage` parses itself (magic number, protocol, a one-storage pickle, the raw bytes), with
 every declared size checked against the bytes that are really there.
 
-    >>> record = read_network_pickle("network-snapshot.pkl")["G_ema"]   # doctest: +SKIP
-    >>> record.class_name, record.init_kwargs["img_resolution"]          # doctest: +SKIP
-    ('Generator', 1024)
+    record = read_network_pickle("network-snapshot.pkl")["G_ema"]
+    record.class_name, record.init_kwargs["img_resolution"]   # ('Generator', 1024)
 """
 
 from __future__ import annotations

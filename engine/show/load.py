@@ -4,9 +4,8 @@ The YAML is composed into nodes (which remember their line and column) and walke
 each problem is reported as ``file:line:column: CODE what was found, what was expected`` before anything goes
 live. All errors of a file are collected, not just the first.
 
-    >>> show = load_show("shows/demo.yaml")          # doctest: +SKIP
-    >>> [cue.id for cue in show.cues]                 # doctest: +SKIP
-    ['1', '2', '3']
+    show = load_show("shows/demo.yaml")
+    [cue.id for cue in show.cues]   # ['1', '2', '3']
 
 Codes: E001 unknown key, E002 duplicate cue id, E003 undefined parameter, E004 undefined cue, E005 value out of
 range, E006 negative time, E007 follow on an open-ended cue, E008 zero-time continue cycle, E009 unknown curve,
@@ -36,10 +35,8 @@ from yaml import Node
 from engine.latent.files import LatentFileError, read_latents
 from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, compose_bounded
 
-from engine.latent.interpolate import EASINGS
-from engine.latent.keyframes import Keyframe
-from engine.latent.walker import INTERPOLATIONS, SECONDS_PER_KEYFRAME
-from engine.params import PARAM_CURVES, ParamSpec
+from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
+from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
                                ShadersAction, Show, WalkAction)
@@ -90,9 +87,7 @@ class Vocabulary:
 
 def engine_vocabulary(shader_dir: str) -> Vocabulary:
     """Engine parameters plus the effects (and their parameters) found in ``shader_dir``."""
-    from engine.live import ENGINE_PARAMS
-    from engine.gl.glsl import RESERVED_GROUPS
-    from engine.gl.shaders import ShaderCompileError, parse_params
+    from engine.gl.glsl import RESERVED_GROUPS, ShaderCompileError, parse_params
     params = {p.key: p for p in ENGINE_PARAMS}
     shaders = []
     for name in sorted(os.listdir(shader_dir)) if os.path.isdir(shader_dir) else []:
@@ -746,6 +741,13 @@ def load_show(path: str, shader_dir: str | None = None, vocabulary: Vocabulary |
         before = data[:exc.start]
         raise ShowLoadError([ShowError(path, before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1,
                                        "E014", "the show file is not UTF-8 text")]) from None
+    return parse_show(text, path, vocab)
+
+
+def parse_show(text: str, path: str, vocabulary: Vocabulary) -> Show:
+    """Validate a show's text as if it were the file ``path`` (relative paths in it resolve against that
+    file's folder): what a replay does with the show texts a recording holds."""
+    vocab = vocabulary
     try:
         root = compose_bounded(text, path)
     except YamlProblem as problem:

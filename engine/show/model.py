@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Literal, Union
 
-from engine.latent.keyframes import Keyframe
+from engine.latent.spec import Keyframe
 
 ContinueMode = Literal["none", "auto-continue", "auto-follow"]
 CONTINUE_MODES: tuple[str, ...] = ("none", "auto-continue", "auto-follow")

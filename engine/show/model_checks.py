@@ -5,9 +5,9 @@ a class label on an unconditional model (or none on a conditional one), a latent
 another model's width, a slerp walk through W latents. They are reported the same way, every one at once,
 as ``file:line:column: E017 ...`` at the walk that holds the keyframe:
 
-    >>> errors = check_show_against_model(show, G)       # doctest: +SKIP
-    >>> print("\\n".join(map(str, errors)))               # doctest: +SKIP
-    shows/x.yaml:14:15: E017 seed 3 class 2: this model is unconditional; a class label makes no sense
+    errors = check_show_against_model(show, G)
+    print("\\n".join(map(str, errors)))
+    # shows/x.yaml:14:15: E017 seed 3 class 2: this model is unconditional; a class label makes no sense
 """
 
 from __future__ import annotations

@@ -1,481 +1,127 @@
-"""The cue runner: a show operated like a theatre cue list, on the engine clock.
+"""A running show: its cue list and its latent source, wired together.
 
     runner = ShowRunner(show, G, params)
     runner.go(now)                 # start the standby cue (GO lockout guards against double presses)
-    runner.update(now, walk_time)  # once per frame: pre-waits, fades, walk transitions, continues, triggers
-    frame = runner.frame_at(walk_time, truncation_psi)   # the W to draw (the runner is the latent source)
+    runner.update(now, walk_time)  # once per frame: the cue list, then the walk it chose
+    frame = runner.frame_at(walk_time, truncation_psi)   # the W to draw
 
-State lives here; the show itself is immutable data (:mod:`engine.show.model`). Every time comes from the
-caller's clock, so an offline render of a show is frame-exact and repeatable. Semantics:
-
-* **GO** starts the standby cue and moves the playhead to the next one. A GO within ``go_lockout`` seconds of
-  the previous one is ignored.
-* A cue waits its **pre-wait**, then starts all its actions at once. **auto-continue** starts the standby cue
-  ``post_wait`` seconds after that; **auto-follow** starts it when the cue's actions have all finished.
-* **Fades** start from the parameter's current value — also mid-fade — so nothing ever jumps.
-  **Walk actions** crossfade in W from whatever is on screen to the new walk over their transition time.
-* **Stop** ends all cues and freezes fades where they are. **Panic** stops everything and fades every
-  parameter to rest over ``panic_time``; a second panic during that fade cuts to rest at once.
-  **Reset** returns to the show's opening state with the playhead on the first cue.
-* **Wall-clock triggers** (``at: "18:30"``) start a cue once a day when the time of day passes.
+The cue logic (GO, waits, continues, fades, panic, triggers) is :class:`~engine.show.cues.CueRunner`, which
+needs neither torch nor a model; the W (walks, crossfades, truncation) is
+:class:`~engine.show.latents.ShowLatents`, which the cue list commands through ``on_walk``. This class
+pairs them for the engine and offers the cue list's operations and state.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import logging
-import math
-import time
 from collections.abc import Callable
 
-import torch
-
-from engine.latent.interpolate import lerp
-from engine.latent.walker import LatentWalker, WalkFrame, WalkSettings
+from engine.latent.walker import WalkFrame
 from engine.models.networks import Generator
-from engine.params import ParamSpec, ParamStore
-from engine.logs import Throttle
-from engine.show.curves import CURVES, apply_curve
-from engine.show.model import Cue, FadeAction, GotoAction, ShadersAction, Show, WalkAction
-from engine.show.state import CueState, FadeState, RunnerState
+from engine.params import ParamStore
+from engine.show.cues import MAX_EVENTS_PER_UPDATE, MAX_UPDATE_SECONDS, CueRunner, RunningCue, \
+    seconds_since_midnight
+from engine.show.latents import MAX_CROSSFADE_DEPTH, PreparedShow, ShowLatents
+from engine.show.model import Cue, Show
+from engine.show.state import RunnerState
 
-log = logging.getLogger(__name__)
-_throttle = Throttle(log)
-MAX_EVENTS_PER_UPDATE = 10_000     # cue starts and continues handled in one frame; the rest follow next frame
-MAX_MESSAGES = 100
-MAX_UPDATE_SECONDS = 0.05         # and at most this long: a frame's share of catching up
-MAX_CROSSFADE_DEPTH = 3           # crossfades from crossfades kept moving; older ones are held still
-
-
-def seconds_since_midnight() -> float:
-    t = time.localtime()
-    return t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec + (time.time() % 1)
-
-
-class _Source:
-    """Untruncated ws as a function of walk time."""
-
-    def ws(self, walk_time: float, now: float) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class _WalkSource(_Source):
-    def __init__(self, walker: LatentWalker, walk_start: float, cue: str | None = None, action: int = 0) -> None:
-        self.walker, self.walk_start = walker, walk_start
-        self.cue, self.action = cue, action     # where the walk was written (None: the show's opening walk)
-
-    def ws(self, walk_time: float, now: float) -> torch.Tensor:
-        return self.walker.raw_ws_at(walk_time - self.walk_start)
-
-
-class _Transition(_Source):
-    """A crossfade in W from one source to another over engine time."""
-
-    def __init__(self, old: _Source, new: _Source, start: float, duration: float, curve: str) -> None:
-        self.old, self.new, self.start, self.duration, self.curve = old, new, start, duration, curve
-
-    def progress(self, now: float) -> float:
-        return 1.0 if self.duration <= 0 else apply_curve(self.curve, (now - self.start) / self.duration)
-
-    def ws(self, walk_time: float, now: float) -> torch.Tensor:
-        u = self.progress(now)
-        if u >= 1.0:
-            return self.new.ws(walk_time, now)
-        return lerp(self.old.ws(walk_time, now), self.new.ws(walk_time, now), u)
-
-
-class _Frozen(_Source):
-    """What a source showed at one moment, held still: the far side of a crossfade that a newer one replaced."""
-
-    def __init__(self, ws: torch.Tensor) -> None:
-        self._ws = ws
-
-    def ws(self, walk_time: float, now: float) -> torch.Tensor:
-        return self._ws
-
-
-def _simplified(source: _Source, walk_time: float, now: float, depth: int = 0) -> _Source:
-    """The same picture from fewer parts: finished crossfades collapse to their new side, and beyond
-    MAX_CROSSFADE_DEPTH the oldest side is frozen. Walk cues that start faster than their transitions end
-    would otherwise nest crossfades without end (thousands deep: a RecursionError every frame, and every
-    old walker kept alive for weeks)."""
-    while isinstance(source, _Transition) and source.progress(now) >= 1.0:
-        source = source.new
-    if isinstance(source, _Transition):
-        if depth >= MAX_CROSSFADE_DEPTH:
-            return _Frozen(source.ws(walk_time, now))
-        source.old = _simplified(source.old, walk_time, now, depth + 1)
-    return source
-
-
-@dataclasses.dataclass
-class _Fade:
-    param: str
-    start_value: float
-    to: float
-    start: float
-    duration: float
-    curve: str
-
-    def value(self, now: float) -> float:
-        if self.duration <= 0:
-            return self.to
-        u = apply_curve(self.curve, (now - self.start) / self.duration)
-        return self.start_value * (1.0 - u) + self.to * u   # never overflows, unlike start + (to - start) * u
-
-    def done(self, now: float) -> bool:
-        return now >= self.start + self.duration
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedShow:
-    """A show with every walk resolved (see :meth:`ShowRunner.prepare`)."""
-
-    show: Show
-    walkers: dict[WalkAction, LatentWalker]
-
-
-@dataclasses.dataclass
-class RunningCue:
-    cue: Cue
-    started: float                      # when GO (or a continue) started it
-    actions_at: float                   # when its actions start (after the pre-wait)
-    actions_started: bool = False
-    continued: bool = False
-    walk_replaced: bool = False          # a later cue started another walk: this cue's walk is over
-
-    def ends_at(self) -> float:
-        def duration(action: object) -> float:
-            if isinstance(action, WalkAction) and self.walk_replaced:
-                return action.transition
-            return action.duration  # type: ignore[attr-defined, no-any-return]
-        return self.actions_at + max((duration(a) for a in self.cue.actions), default=0.0)
+__all__ = ["MAX_CROSSFADE_DEPTH", "MAX_EVENTS_PER_UPDATE", "MAX_UPDATE_SECONDS", "PreparedShow", "RunningCue",
+           "ShowRunner"]
 
 
 class ShowRunner:
-    """Runs one show for one generator; see the module docstring for the semantics."""
+    """One show for one generator: a :class:`CueRunner` and the :class:`ShowLatents` it commands."""
 
     def __init__(self, show: Show, G: Generator, params: ParamStore,
                  on_chain: Callable[[tuple[str, ...]], None] | None = None,
                  time_of_day: Callable[[], float] = seconds_since_midnight) -> None:
         self.G = G
         self.params = params
-        self.on_chain = on_chain
-        self.time_of_day = time_of_day
-        self.show = show
-        self.running: list[RunningCue] = []
-        self.fades: dict[str, _Fade] = {}
-        self.messages: collections.deque[str] = collections.deque(maxlen=MAX_MESSAGES)
-        self.catching_up = False            # the last update left due cue starts for the next frames
-        self.chain: tuple[str, ...] | None = None   # the effect chain the last shaders action set
-        self.playhead: int | None = 0 if show.cues else None
-        self._last_go = -math.inf
-        self._panic_until: float | None = None
-        self._now = 0.0
-        self._walk_time = 0.0
-        self._last_time_of_day: float | None = None
-        self._walkers: dict[WalkAction, LatentWalker] = {}   # every walk of the show, resolved before it runs
-        self._declare(show)
-        self._walkers = self.prepare(show).walkers
-        self._source: _Source = _WalkSource(self._walker(show.walk), 0.0)
-        self._apply_initial()
+        self.latents = ShowLatents(show, G)
+        self.cues = CueRunner(show, params, on_walk=self.latents.start_walk, on_chain=on_chain,
+                              time_of_day=time_of_day)
 
     # ------------------------------------------------------------------------------------------ the picture
     def frame_at(self, walk_time: float, truncation_psi: float | None = None) -> WalkFrame:
-        """The W for this frame: the current walk (or crossfade between walks), truncated."""
-        ws = self._source.ws(walk_time, self._now).unsqueeze(0)
         psi = truncation_psi if truncation_psi is not None else self.params.get("gen.psi")
-        return WalkFrame(t=walk_time, ws=self.G.mapping.truncate(ws, psi), noise_mode="const", noise_seed=0)
+        return self.latents.frame_at(walk_time, psi)
+
+    def update(self, now: float, walk_time: float | None = None) -> None:
+        """Advance to engine time ``now``; walks that cues start now start at ``walk_time``."""
+        self.latents.update(now, walk_time if walk_time is not None else self.latents.walk_time)
+        self.cues.update(now)
 
     # ---------------------------------------------------------------------------------------- operations
     def go(self, now: float) -> str:
-        """Start the standby cue. Returns what happened (for the HUD and OSC replies)."""
-        if now - self._last_go < self.show.go_lockout:
-            return f"GO ignored: within the {self.show.go_lockout:g} s lockout"
-        self._last_go = now
-        if self.playhead is None:
-            return "GO: no cue on standby (end of the list)"
-        cue = self.show.cues[self.playhead]
-        self._start(self.playhead, now)
-        return f"GO {cue.label}"
+        return self.cues.go(now)
 
     def start_cue(self, cue_id: str, now: float) -> str:
-        """Start a cue by id (``/show/cue/{id}/start``), whatever is on standby."""
-        try:
-            index = self.show.cue_index(cue_id)
-        except KeyError:
-            return f"no cue with id {cue_id!r}"
-        self._start(index, now)
-        return f"started {self.show.cues[index].label}"
+        return self.cues.start_cue(cue_id, now)
 
     def stop(self, now: float) -> str:
-        self.running.clear()
-        for fade in list(self.fades.values()):
-            self.params.set(fade.param, fade.value(now), immediate=True)
-        self.fades.clear()
-        return "stopped all cues"
+        return self.cues.stop(now)
 
     def panic(self, now: float) -> str:
-        """First press: fade everything to rest over panic_time. Second press during that fade: cut to rest."""
-        self.running.clear()
-        rest = self._rest_values()
-        if self._panic_until is not None and now < self._panic_until:
-            self.fades.clear()
-            for key, value in rest.items():
-                self.params.set(key, value, immediate=True)
-            self._panic_until = None
-            return "PANIC: cut to rest"
-        for key, value in rest.items():
-            self._fade(key, value, self.show.panic_time, "s", now)
-        self._panic_until = now + self.show.panic_time
-        return f"PANIC: fading to rest over {self.show.panic_time:g} s (press again to cut)"
+        return self.cues.panic(now)
 
     def reset(self, now: float) -> str:
-        self.running.clear()
-        self.fades.clear()
-        self._panic_until = None
-        self.playhead = 0 if self.show.cues else None
-        self._source = _WalkSource(self._walker(self.show.walk), self._walk_time)
-        self._apply_initial()
-        if self.chain is not None:
-            self.chain = None
-            if self.on_chain is not None:
-                self.on_chain(self.show.chain)
-        return "reset: playhead on the first cue"
+        return self.cues.reset(now)
 
     def move_playhead(self, step: int) -> str:
-        if not self.show.cues:
-            return "no cues"
-        current = self.playhead if self.playhead is not None else len(self.show.cues)
-        self.playhead = min(max(current + step, 0), len(self.show.cues) - 1)
-        return f"standby: {self.show.cues[self.playhead].label}"
+        return self.cues.move_playhead(step)
+
+    # -------------------------------------------------------------------------------------- the cue list
+    @property
+    def show(self) -> Show:
+        return self.cues.show
 
     @property
     def standby(self) -> Cue | None:
-        return self.show.cues[self.playhead] if self.playhead is not None else None
+        return self.cues.standby
 
-    # ---------------------------------------------------------------------------------------- per frame
-    def update(self, now: float, walk_time: float | None = None) -> None:
-        """Advance everything to engine time ``now`` (and walk time, for starting walks in step)."""
-        self._now = now
-        if walk_time is not None:
-            self._walk_time = walk_time
-        self._wall_clock_triggers(now)
-        # Start what is due, in time order; a continue can start a cue whose own continue is due too. Continue
-        # cycles that take no time are refused when the show is loaded, and every time is 0 or at least a
-        # millisecond; still, after a long stall (a machine asleep for a day) thousands of continues can fall
-        # due at once, so one frame handles at most MAX_EVENTS_PER_UPDATE and the next frames the rest, in order.
-        self.catching_up = False
-        deadline = time.perf_counter() + MAX_UPDATE_SECONDS
-        for _ in range(MAX_EVENTS_PER_UPDATE):
-            if not self._start_due(now):
-                break
-            self._drop_finished(now)
-            if time.perf_counter() > deadline:
-                self.catching_up = True
-                break
-        else:
-            self.catching_up = True
-            _throttle.warning("behind", "the cue list is catching up: more than %d cue starts fell due in one "
-                                        "frame; the rest follow in the next frames", MAX_EVENTS_PER_UPDATE)
-        self._drop_finished(now)
-        for key, fade in list(self.fades.items()):
-            try:
-                self.params.set(key, fade.value(now), immediate=True)
-            except (KeyError, ValueError) as exc:  # a parameter gone with a reload: the fade lets go
-                del self.fades[key]
-                self.messages.append(f"fade of {key} stopped: {exc}")
-                continue
-            if fade.done(now):
-                del self.fades[key]
-        self._source = _simplified(self._source, self._walk_time, now)
-        if self._panic_until is not None and now >= self._panic_until:
-            self._panic_until = None
+    @property
+    def running(self) -> list[RunningCue]:
+        return self.cues.running
 
-    def _drop_finished(self, now: float) -> None:
-        """Forget cues that have continued, or that have nothing left to do (fades live on in self.fades)."""
-        self.running = [r for r in self.running if not (r.actions_started and (
-            r.continued or (r.cue.continue_mode == "none" and now >= r.ends_at())))]
+    @property
+    def fades(self) -> dict:  # type: ignore[type-arg]
+        return self.cues.fades
 
-    def _start_due(self, now: float) -> bool:
-        """Start the earliest due event (a cue's actions after its pre-wait, or a continue); False if none."""
-        events: list[tuple[float, int, RunningCue]] = []
-        for running in self.running:
-            if not running.actions_started:
-                events.append((running.actions_at, 0, running))
-            elif not running.continued and running.cue.continue_mode != "none":
-                due = (running.actions_at + running.cue.post_wait if running.cue.continue_mode == "auto-continue"
-                       else running.ends_at())
-                events.append((due, 1, running))
-        due_events = [e for e in events if e[0] <= now]
-        if not due_events:
-            return False
-        at, kind, running = min(due_events, key=lambda e: (e[0], e[1]))
-        if kind == 0:
-            self._start_actions(running, at)
-        else:
-            running.continued = True
-            if self.playhead is not None:
-                self._start(self.playhead, at)
-        return True
+    @property
+    def messages(self):  # type: ignore[no-untyped-def]
+        return self.cues.messages
+
+    @property
+    def catching_up(self) -> bool:
+        return self.cues.catching_up
+
+    @property
+    def chain(self) -> tuple[str, ...] | None:
+        return self.cues.chain
+
+    @property
+    def on_chain(self) -> Callable[[tuple[str, ...]], None] | None:
+        return self.cues.on_chain
+
+    @on_chain.setter
+    def on_chain(self, callback: Callable[[tuple[str, ...]], None] | None) -> None:
+        self.cues.on_chain = callback
 
     # ---------------------------------------------------------------------------------- crash and resume
     def snapshot(self, now: float) -> RunnerState:
-        """Where the show is, for the state file (see :mod:`engine.show.state`)."""
-        source = self._source.new if isinstance(self._source, _Transition) else self._source
-        assert isinstance(source, _WalkSource)
-        return RunnerState(
-            standby=self.standby.id if self.standby is not None else None,
-            running=tuple(CueState(r.cue.id, max(now - r.started, 0.0), r.actions_started, r.continued,
-                                   r.walk_replaced) for r in self.running),
-            fades=tuple(FadeState(f.param, f.start_value, f.to, max(now - f.start, 0.0), f.duration, f.curve)
-                        for f in self.fades.values()),
-            walk_cue=source.cue, walk_action=source.action, walk_start=source.walk_start, chain=self.chain)
+        cue, index, start = self.latents.position()
+        state = self.cues.snapshot(now)
+        return RunnerState(state.standby, state.running, state.fades, cue, index, start, state.chain)
 
     def restore(self, state: RunnerState, now: float, walk_time: float) -> str:
-        """Continue from a snapshot taken before a restart: nothing is started again, nothing jumps.
-
-        Cues, fades and walks that no longer exist in the show (it was edited in between) are skipped;
-        the message says what was resumed."""
-        self._now, self._walk_time = now, walk_time
-        ids = {c.id: c for c in self.show.cues}
-        if state.standby in ids:
-            self.playhead = self.show.cue_index(state.standby)
-        elif state.standby is None and self.show.cues:
-            self.playhead = None
-        walk_cue = ids.get(state.walk_cue) if state.walk_cue is not None else None
-        action = (walk_cue.actions[state.walk_action] if walk_cue is not None
-                  and state.walk_action < len(walk_cue.actions) else None)
-        if isinstance(action, WalkAction) and walk_cue is not None:
-            self._source = _WalkSource(self._walker(action), state.walk_start, walk_cue.id, state.walk_action)
-        else:
-            self._source = _WalkSource(self._walker(self.show.walk), state.walk_start)
-        self.running = []
-        for saved in state.running:
-            cue = ids.get(saved.id)
-            if cue is not None:
-                started = now - saved.started_ago
-                self.running.append(RunningCue(cue, started, started + cue.pre_wait, saved.actions_started,
-                                               saved.continued, saved.walk_replaced))
-        known = set(self.params.keys())
-        self.fades = {f.param: _Fade(f.param, f.start_value, f.to, now - f.started_ago, f.duration, f.curve)
-                      for f in state.fades if f.param in known and f.curve in CURVES}
-        if state.chain is not None:
-            self.chain = state.chain
-            if self.on_chain is not None:
-                self.on_chain(state.chain)
-        running = ", ".join(r.cue.id for r in self.running) or "none"
-        standby = self.standby.id if self.standby is not None else "(end)"
-        return f"resumed: running {running}, standby {standby}"
+        self.latents.restore(state.walk_cue, state.walk_action, state.walk_start, now, walk_time)
+        return self.cues.restore(state, now)
 
     # -------------------------------------------------------------------------------------------- reload
     def prepare(self, show: Show) -> PreparedShow:
-        """Resolve every walk of ``show`` (the mapping network runs for each seed): the slow part of taking a
-        show, done before it goes live and, for a reload, on the reload thread, never at GO on the display
-        thread. Walks the running show already has are reused."""
-        walkers = {}
-        for action in (show.walk, *(a for c in show.cues for a in c.actions if isinstance(a, WalkAction))):
-            if action in walkers:
-                continue
-            walker = self._walkers.get(action)
-            if walker is None:
-                settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
-                                        interpolation=action.interpolation,  # type: ignore[arg-type]
-                                        easing=action.easing, loop=action.loop)  # type: ignore[arg-type]
-                walker = LatentWalker(self.G, settings)
-            walkers[action] = walker
-        return PreparedShow(show, walkers)
+        """Resolve every walk of ``show`` (on the reload thread); see ShowLatents.prepare."""
+        return self.latents.prepare(show)
 
     def apply(self, show: Show | PreparedShow) -> str:
-        """Take a new version of the show file while running: cues and declarations change, the picture does
-        not jump (running cues and fades go on; the standby cue is kept by id where it still exists)."""
-        prepared = show if isinstance(show, PreparedShow) else self.prepare(show)
-        show = prepared.show
-        self._walkers = dict(prepared.walkers)
-        standby = self.standby.id if self.standby is not None else None
-        self.show = show
-        self._declare(show)
-        ids = [c.id for c in show.cues]
-        if standby in ids:
-            self.playhead = ids.index(standby)
-        elif self.playhead is not None:
-            self.playhead = min(self.playhead, len(ids) - 1) if ids else None
-        return f"reloaded {show.path}: {len(show.cues)} cues"
-
-    # ------------------------------------------------------------------------------------------ internals
-    def _start(self, index: int, now: float) -> None:
-        cue = self.show.cues[index]
-        self.playhead = index + 1 if index + 1 < len(self.show.cues) else None
-        running = RunningCue(cue=cue, started=now, actions_at=now + cue.pre_wait)
-        self.running.append(running)
-        log.info("cue %s started at %.3f", cue.id, now)
-        if cue.pre_wait == 0:
-            self._start_actions(running, now)
-
-    def _start_actions(self, running: RunningCue, now: float) -> None:
-        running.actions_started = True
-        for i, action in enumerate(running.cue.actions):
-            if isinstance(action, WalkAction):
-                for other in self.running:
-                    if other is not running:
-                        other.walk_replaced = True
-                new = _WalkSource(self._walker(action), self._walk_time, running.cue.id, i)
-                old = _simplified(self._source, self._walk_time, now)
-                self._source = _Transition(old, new, now, action.transition, action.curve)
-            elif isinstance(action, FadeAction):
-                self._fade(action.param, action.to, action.time, action.curve, now)
-            elif isinstance(action, ShadersAction):
-                self.chain = action.chain
-                if self.on_chain is not None:
-                    self.on_chain(action.chain)
-            elif isinstance(action, GotoAction):
-                self.playhead = self.show.cue_index(action.cue)
-
-    def _fade(self, key: str, to: float, duration: float, curve: str, now: float) -> None:
-        running = self.fades.get(key)  # take over from wherever it is now, also mid-fade between updates
-        start_value = running.value(now) if running is not None else self.params.get(key)
-        self.fades[key] = _Fade(key, start_value, to, now, duration, curve)
-        if duration <= 0:
-            self.params.set(key, to, immediate=True)
-            del self.fades[key]
-
-    def _walker(self, action: WalkAction) -> LatentWalker:
-        """The resolved walk of an action (prepared with the show; built here only if it was not)."""
-        walker = self._walkers.get(action)
-        if walker is None:
-            walker = self.prepare(dataclasses.replace(self.show, walk=action, cues=())).walkers[action]
-            self._walkers[action] = walker
-        return walker
-
-    def _declare(self, show: Show) -> None:
-        for decl in show.declare:
-            self.params.declare(ParamSpec(decl.key, decl.default, decl.minimum, decl.maximum,
-                                          smoothing=decl.smoothing, curve=decl.curve))
-
-    def _apply_initial(self) -> None:
-        self.params.reset()
-        for key, value in self.show.initial.items():
-            self.params.set(key, value, immediate=True)
-
-    def _rest_values(self) -> dict[str, float]:
-        rest = {key: self.params.spec(key).default for key in self.params.keys()}
-        rest.update(self.show.panic_rest)
-        return rest
-
-    def _wall_clock_triggers(self, now: float) -> None:
-        triggered = [c for c in self.show.cues if c.at is not None]
-        if not triggered:
-            return
-        tod = self.time_of_day()
-        last, self._last_time_of_day = self._last_time_of_day, tod
-        if last is None:
-            return
-        for cue in triggered:
-            assert cue.at is not None
-            parts = [int(p) for p in cue.at.split(":")] + [0]
-            at = parts[0] * 3600 + parts[1] * 60 + parts[2]
-            crossed = last < at <= tod if last <= tod else (at > last or at <= tod)  # midnight wrap
-            if crossed:
-                self.messages.append(f"{cue.at}: {cue.label} started by the clock")
-                self._start(self.show.cue_index(cue.id), now)
+        prepared = show if isinstance(show, PreparedShow) else self.latents.prepare(show)
+        self.latents.apply(prepared)
+        return self.cues.apply(prepared.show)

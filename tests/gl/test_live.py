@@ -119,3 +119,14 @@ def test_psi_parameter_reaches_the_screen(gl, walker):
     after = output.read()
     engine.close()
     assert np.abs(before.astype(int) - after.astype(int)).mean() > 3
+
+
+def test_the_hud_grows_with_the_output(gl, walker):
+    """Text that reads on a laptop is unreadable on a projector: the HUD scales with the output's height."""
+    sizes = {}
+    for size in ((1280, 720), (3840, 2160)):
+        engine, output = headless_engine(gl, walker, size=size)
+        engine.show_hud = True
+        sizes[size[1]] = engine._overlay(0.0).shape
+        engine.close()
+    assert sizes[2160][0] >= 2.5 * sizes[720][0] and sizes[2160][1] == 3 * sizes[720][1]

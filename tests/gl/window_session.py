@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from pyglet.window import key  # noqa: E402
 
+from controllers import Keyboard  # noqa: E402
 from engine.generate import FrameSynthesizer  # noqa: E402
 from engine.latent import Keyframe, LatentWalker, WalkSettings  # noqa: E402
 from engine.live import LiveEngine  # noqa: E402
@@ -38,11 +39,10 @@ def main(out: str) -> None:
     walker = LatentWalker(G, WalkSettings(keyframes=tuple(Keyframe(seed=s) for s in (1, 2, 3)),
                                           seconds_per_keyframe=0.5))
     params = ParamStore()
-    holder: list[LiveEngine] = []
-    window = WindowOutput(SHADERS, params, OutputSpec(size=(640, 360), fullscreen=True),
-                          on_key=lambda k: holder[0].handle_key(k))
-    engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), [window], params, max_fps=60)
-    holder.append(engine)
+    keyboard = Keyboard()
+    window = WindowOutput(SHADERS, params, OutputSpec(size=(640, 360), fullscreen=True), on_key=keyboard.press)
+    engine = LiveEngine(walker, GeneratorWorker(FrameSynthesizer(G)), [window], params, max_fps=60,
+                        controllers=[keyboard])
     result: dict[str, object] = {"fullscreen": window.window.fullscreen}
     stats = engine.run(duration=2.0)
     result["output_size"] = window.compositor.output_size
@@ -50,12 +50,15 @@ def main(out: str) -> None:
     engine.run(duration=1.0)
     result["later"] = window.read()
     result["display_frames"] = stats.display_frames
+    engine.start_controllers()
     press(window, key.H)
+    engine.frame()                      # the key became an event; this frame routes it
     result["hud_after_h"] = engine.show_hud
     press(window, key.F)
     result["fullscreen_after_f"] = window.window.fullscreen
     engine.running = True
     press(window, key.ESCAPE)
+    engine.frame()
     result["running_after_esc"] = engine.running
     result["gl_error"] = window.ctx.error
     engine.close()

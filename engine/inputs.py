@@ -1,0 +1,171 @@
+"""Input events: the one way anything outside the frame loop steers the engine.
+
+Every input (the keyboard now; OSC, MIDI, audio, camera and sensors next) *posts* :class:`InputEvent` s onto
+one thread-safe :class:`EventQueue`; the frame loop drains it once per frame and hands each event to the
+:class:`Router`, which calls whatever handler is mapped to the event's kind. No input thread ever touches
+the parameters, the cue runner or GL itself: a controller only posts.
+
+    >>> queue = EventQueue()
+    >>> queue.post(InputEvent(0.5, "osc", "set", "vignette.amount", 0.8))      # from any thread
+    >>> router = Router()
+    >>> router.map("set", lambda event: print(event.key, event.value))
+    >>> for event in queue.drain():                                             # in the frame loop
+    ...     router.route(event)
+    vignette.amount 0.8
+
+Kinds and what their fields mean:
+
+==========  =====================================  ============================================
+kind        key                                    value
+==========  =====================================  ============================================
+``set``     a parameter (``group.name``)           a value in its range
+``norm``    a parameter                            a 0..1 control position, through its curve
+``nudge``   a parameter                            a change, in the parameter's units
+``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, else None
+            start, quit, hud
+``walk``    jump or glide                          a seed
+==========  =====================================  ============================================
+
+The queue is bounded (:data:`MAX_PENDING`): a sender that floods it loses its oldest events, counted in
+:attr:`EventQueue.dropped`, and the frame loop still only does a bounded amount of work per frame.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import threading
+from collections.abc import Callable, Iterator
+
+KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk")
+COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud")
+MAX_PENDING = 10_000            # events waiting for the frame loop; beyond this the oldest are dropped
+MAX_PER_FRAME = 2_000           # events one frame handles; the rest wait for the next frame, in order
+
+
+class InputError(ValueError):
+    """An event that cannot be routed; the message says what was received and what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputEvent:
+    """Something an input did, at engine time ``time`` (seconds, from the engine's clock)."""
+
+    time: float
+    source: str                     # who: keyboard, osc, midi, audio, replay, … (parameter writes carry it)
+    kind: str                       # one of KINDS
+    key: str                        # a parameter, a command or a walk verb
+    value: float | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"event kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.source, str) or not 0 < len(self.source) <= 40:
+            raise InputError(f"event source must be a short name, got {self.source!r}")
+        if not isinstance(self.key, str) or not 0 < len(self.key) <= 200:
+            raise InputError(f"event key must be a short name, got {self.key!r}")
+        if not (isinstance(self.time, (int, float)) and math.isfinite(self.time)):
+            raise InputError(f"event time must be a finite number, got {self.time!r}")
+        if self.kind in ("set", "norm", "nudge"):
+            if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
+                    or not math.isfinite(self.value):
+                raise InputError(f"{self.kind} {self.key}: expected a finite number, got {self.value!r}")
+        if self.kind == "command" and self.key not in COMMANDS:
+            raise InputError(f"command must be one of {COMMANDS}, got {self.key!r}")
+
+
+class EventQueue:
+    """Events from any thread, in order, bounded (the oldest go first when a sender floods it)."""
+
+    def __init__(self, limit: int = MAX_PENDING) -> None:
+        self._events: collections.deque[InputEvent] = collections.deque(maxlen=limit)
+        self._lock = threading.Lock()
+        self.posted = 0
+        self.dropped = 0
+
+    def post(self, event: InputEvent) -> None:
+        with self._lock:
+            if len(self._events) == self._events.maxlen:
+                self.dropped += 1
+            self._events.append(event)
+            self.posted += 1
+
+    def drain(self, limit: int = MAX_PER_FRAME) -> Iterator[InputEvent]:
+        """The waiting events, oldest first, at most ``limit`` of them (the rest stay for the next frame)."""
+        with self._lock:
+            count = min(limit, len(self._events))
+            events = [self._events.popleft() for _ in range(count)]
+        return iter(events)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+
+Handler = Callable[[InputEvent], object]
+
+
+class Router:
+    """Kind → handler, changeable at run time (``map`` / ``unmap``); an event with no handler is counted."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self.unrouted = 0
+
+    def map(self, kind: str, handler: Handler) -> None:
+        if kind not in KINDS:
+            raise InputError(f"event kind must be one of {KINDS}, got {kind!r}")
+        self._handlers[kind] = handler
+
+    def unmap(self, kind: str) -> None:
+        self._handlers.pop(kind, None)
+
+    def route(self, event: InputEvent) -> object:
+        handler = self._handlers.get(event.kind)
+        if handler is None:
+            self.unrouted += 1
+            return None
+        return handler(event)
+
+
+@dataclasses.dataclass
+class _Pickup:
+    armed: bool = True
+    last: float | None = None
+
+
+class SoftTakeover:
+    """Soft takeover for 0..1 controls (MIDI faders and knobs): a control whose position differs from the
+    parameter's value does nothing until it is moved through that value, so picking up a fader never makes
+    the picture jump. Once it has picked up it follows directly, until something else sets the parameter.
+
+        >>> soft = SoftTakeover()
+        >>> soft.accept("midi", "gen.psi", position=0.9, current=0.3)     # far from the value: ignored
+        False
+        >>> soft.accept("midi", "gen.psi", position=0.25, current=0.3)    # moved through it: picked up
+        True
+    """
+
+    def __init__(self, window: float = 0.02) -> None:
+        self.window = window
+        self._state: dict[tuple[str, str], _Pickup] = {}
+
+    def accept(self, source: str, key: str, position: float, current: float) -> bool:
+        state = self._state.setdefault((source, key), _Pickup())
+        if state.armed:
+            crossed = state.last is not None and min(state.last, position) <= current <= max(state.last, position)
+            if abs(position - current) <= self.window or crossed:
+                state.armed = False
+        state.last = position
+        return not state.armed
+
+    def release(self, key: str, writer: str) -> None:
+        """Another source set ``key``: every other control must pick it up again."""
+        for (source, name), state in self._state.items():
+            if name == key and source != writer:
+                state.armed = True
+
+    def waiting(self) -> list[tuple[str, str]]:
+        """(source, parameter) pairs whose control has not picked up its parameter yet (for the HUD)."""
+        return [pair for pair, state in self._state.items() if state.armed]

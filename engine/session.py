@@ -1,0 +1,467 @@
+"""The session: the one place that builds the engine from a configuration, for live and offline alike.
+
+    config = SessionConfig(show="shows/demo.yaml", headless=True)
+    session = Session(config).load()             # the model, the show (checked against it), the walk
+    stats = session.live()                       # windows or offscreen, until quit or --duration
+    stats = session.render("demo.mp4", RenderSettings(fps=30, duration=20))   # the same frames, offline
+
+Both paths run the same per-frame step (:meth:`engine.live.LiveEngine.frame`): offline only swaps the wall
+clock for a frame clock and the threaded generator for one that renders each request at once
+(:class:`engine.worker.SyncWorker`), and draws without blending. So ``--fit``, ``--chain``, the show's cues
+and effects, and input events (``--go-at`` is a list of GO events) give the same pictures live and offline,
+and every default (effect chain, shader folder, fit) is defined here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.gl.compositor import DEFAULT_CHAIN
+from engine.gl.shaders import SHIPPED_SHADERS
+from engine.inputs import InputEvent
+from engine.latent.spec import Keyframe
+
+if TYPE_CHECKING:
+    from engine.live import LiveEngine, LoopStats
+    from engine.models.networks import Generator
+    from engine.recording import Recording
+    from engine.render import RenderSettings, RenderStats
+    from engine.show.model import Show
+    from engine.video import FrameSink
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIVE_SIZE = (1280, 720)
+DEFAULT_FIT = "fill"
+SOFTWARE_GL_FPS, DEFAULT_FPS = 30.0, 60.0
+
+
+class SessionError(Exception):
+    """Something the session cannot build; one line saying what and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """What a recording replays: its input events (engine times in ``event.time``) and later show versions."""
+
+    events: tuple[InputEvent, ...]
+    shows: tuple[tuple[float, Show], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkConfig:
+    """The walk of a run without a show (a show brings its own)."""
+
+    seeds: tuple[int, ...] | None = None         # None: 0-7 unless latents are given
+    latents: tuple[str, ...] = ()
+    latent_space: str = "w"
+    class_index: int | None = None
+    seconds_per_keyframe: float = 4.0
+    interpolation: str = "cubic"
+    easing: str = "linear"
+    loop: bool = True
+    psi: float = 0.7
+    cutoff: int | None = None
+    mix_seed: int | None = None
+    mix_layers: tuple[int, int | None] = (4, None)
+    noise_mode: str = "const"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionConfig:
+    """Everything a run is built from (launch.py turns the command line into one of these)."""
+
+    model: str = "default"
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    show: str | None = None
+    walk: WalkConfig = WalkConfig()
+    shaders: str = SHIPPED_SHADERS
+    chain: tuple[str, ...] = DEFAULT_CHAIN
+    fit: str = DEFAULT_FIT
+    size: tuple[int, int] | None = None
+    outputs: tuple[dict[str, Any], ...] = ()     # per-output overrides (screen, size, region, fit, chain, fullscreen)
+    headless: bool = False
+    fullscreen: bool = False
+    screen: int = 0
+    hud: bool = False
+    max_fps: float | None = None
+    shader_budget_ms: float = 100.0
+    state: str | None = None
+    resume: bool = False
+    heartbeat_fd: int | None = None
+    record: str | None = None                    # --record FILE: the performance, for --replay
+    generator: str = "auto"                      # thread / process / auto (a process where GL runs on the CPU)
+
+
+class Session:
+    """Builds and runs one configuration (see the module docstring)."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.G: Generator | None = None
+        self.show: Show | None = None
+        self.walker: Any = None
+
+    @classmethod
+    def from_parts(cls, G: Generator, show: Show | None = None, walker: Any = None,
+                   config: SessionConfig | None = None) -> Session:
+        """A session over a model, a show or a walk already at hand (tests, benchmarks, libraries)."""
+        session = cls(config or SessionConfig())
+        session.G, session.show, session.walker = G, show, walker
+        if show is None and walker is None:
+            session.walker = session.build_walker()
+        return session
+
+    # ------------------------------------------------------------------------------------------ loading
+    def load(self) -> Session:
+        """The show (validated), the model, the model checks, the walk: everything before going live."""
+        from engine.show.load import ShowLoadError, load_show
+        c = self.config
+        model, precision = c.model, c.precision
+        if c.show is not None:
+            try:
+                self.show = load_show(c.show, shader_dir=c.shaders)
+            except ShowLoadError as exc:
+                raise SessionError("\n".join(str(e) for e in exc.errors)) from None
+            model = self.show.model
+            precision = self.show.precision if precision == "auto" else precision
+        self._load_model(model, precision)
+        if self.show is None:
+            self.walker = self.build_walker()
+        return self
+
+    def _load_model(self, model: str, precision: str) -> None:
+        """The model, then the show's checks against it (before anything goes live)."""
+        import torch
+
+        from engine.models import ModelFileError, load_generator
+        from engine.models.load import resolve_device
+        from engine.show.model_checks import check_show_against_model
+        c = self.config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        try:
+            resolve_device(c.device)
+        except ValueError as exc:
+            raise SessionError(f"--device {c.device[:40]}: {exc}") from None
+        try:
+            self.G = load_generator(model, device=c.device, precision=precision)
+        except ModelFileError as exc:
+            raise SessionError(str(exc)) from None
+        except (ValueError, RuntimeError) as exc:
+            raise SessionError(f"cannot load model {model!r}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        if self.show is not None:
+            problems = check_show_against_model(self.show, self.G)
+            if problems:
+                raise SessionError("\n".join(str(p) for p in problems))
+
+    def load_replay(self, recording: Recording, model: str | None = None) -> Replay:
+        """Load what ``recording`` needs, as its live run had it: the recorded model (only another one when
+        ``model`` names it), the show from its recorded text, the walk from its recorded settings. Returns the
+        events (a show that starts by itself gets its GO at 0, as it did live) and the later show versions,
+        for :meth:`render`."""
+        from engine.recording import sha256_of
+        from engine.show.load import ShowLoadError, engine_vocabulary, parse_show
+        if model is None:
+            model = recording.model
+            if recording.model_sha256 is not None:
+                if not os.path.isfile(model):
+                    raise SessionError(f"{recording.path}: the recorded model {model} is missing; give --model to "
+                                       "replay with another")
+                if sha256_of(model) != recording.model_sha256:
+                    raise SessionError(f"{recording.path}: the model file {model} changed since the recording; "
+                                       "give --model to replay with it anyway")
+        elif model != recording.model:
+            log.warning("replaying with %s, not the recorded model %s", model, recording.model)
+        vocabulary = engine_vocabulary(self.config.shaders)
+        versions: list[tuple[float, Show]] = []
+        for t, path, text in recording.shows:
+            try:
+                versions.append((t, parse_show(text, path, vocabulary)))
+            except ShowLoadError as exc:
+                raise SessionError(f"{recording.path}: the show recorded at {t:.2f} s does not load here: "
+                                   f"{exc.errors[0]}") from None
+        walk = recording.settings.get("walk")
+        walk_config = self.config.walk
+        if versions:
+            self.show = versions[0][1]
+        elif isinstance(walk, dict):
+            try:
+                values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in walk.items()}
+                walk_config = WalkConfig(**values)
+            except TypeError as exc:
+                raise SessionError(f"{recording.path}: the recorded walk settings do not fit ({exc})") from None
+        self.config = dataclasses.replace(self.config, model=model, show=None, walk=walk_config)
+        self._load_model(model, self.show.precision if self.show is not None else self.config.precision)
+        if self.show is None:
+            self.walker = self.build_walker()
+        events = [event for _, event in recording.events]
+        if self.show is not None and self.show.autostart:
+            events.insert(0, InputEvent(0.0, "autostart", "command", "go"))
+        return Replay(tuple(events), tuple(versions[1:]))
+
+    def build_walker(self) -> Any:
+        """The walk the configuration describes (latent files' keyframes first, then seeds)."""
+        from engine.latent import LatentFileError, LatentWalker, StyleMix, WalkSettings, keyframes_from_file
+        w = self.config.walk
+        assert self.G is not None
+        try:
+            keyframes: list[Keyframe] = []
+            for path in w.latents:
+                keyframes.extend(dataclasses.replace(k, class_index=w.class_index)
+                                 for k in keyframes_from_file(path, w.latent_space))  # type: ignore[arg-type]
+            seeds = w.seeds if w.seeds is not None else (() if w.latents else tuple(range(8)))
+            keyframes.extend(Keyframe(seed=s, class_index=w.class_index) for s in seeds)
+            mix = None
+            if w.mix_seed is not None:
+                mix = StyleMix(Keyframe(seed=w.mix_seed, class_index=w.class_index), *w.mix_layers)
+            settings = WalkSettings(
+                keyframes=tuple(keyframes), seconds_per_keyframe=w.seconds_per_keyframe,
+                interpolation=w.interpolation, easing=w.easing, loop=w.loop,  # type: ignore[arg-type]
+                truncation_psi=w.psi, truncation_cutoff=w.cutoff, style_mix=mix,
+                noise_mode=w.noise_mode)  # type: ignore[arg-type]
+            return LatentWalker(self.G, settings)
+        except (LatentFileError, ValueError) as exc:
+            raise SessionError(str(exc)) from None
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def output_specs(self, render_size: tuple[int, int] | None = None) -> list[Any]:
+        """The outputs: the command line's, else the show's, else one; every default in one place. For a
+        render, only the first output, at ``render_size``."""
+        from engine.gl.outputs import OutputSpec
+        c = self.config
+        chain = c.chain
+        base: dict[str, Any] = dict(size=c.size or DEFAULT_LIVE_SIZE, screen=c.screen, fullscreen=c.fullscreen,
+                                    fit=c.fit, chain=chain)
+        extras: list[dict[str, Any]] = [dict(o) for o in c.outputs] or [{}]
+        if self.show is not None:
+            base["chain"] = self.show.chain
+            if not c.outputs:
+                extras = [{"size": c.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or c.fullscreen,
+                           "region": o.region, "fit": o.fit, "chain": o.chain or self.show.chain}
+                          for o in self.show.outputs]
+        if render_size is not None:
+            extras = extras[:1]
+            extras[0] = {**extras[0], "size": render_size, "screen": 0, "fullscreen": False}
+        try:
+            return [OutputSpec(**{**base, **extra}) for extra in extras]
+        except (TypeError, ValueError) as exc:
+            raise SessionError(f"bad output: {exc}") from None
+
+    def _engine(self, outputs: Sequence[Any], params: Any, worker: Any, clock: Any, max_fps: float,
+                controllers: Sequence[Any] = ()) -> LiveEngine:
+        from engine.live import LiveEngine
+        from engine.show.cues import seconds_since_midnight
+        runner = None
+        source = self.walker
+        if self.show is not None:
+            from engine.show import ShowRunner
+            assert self.G is not None
+            offline = clock is not None          # a frame clock: the time of day means nothing there
+            runner = ShowRunner(self.show, self.G, params,
+                                time_of_day=(lambda: -1.0) if offline else seconds_since_midnight)
+            source = runner
+        engine = LiveEngine(source, worker, outputs, params, clock=clock, max_fps=max_fps, runner=runner,
+                            controllers=controllers)
+        if runner is not None:
+            runner.on_chain = engine.set_chain
+        return engine
+
+    # ---------------------------------------------------------------------------------------------- live
+    def live(self, duration: float | None = None) -> LoopStats:
+        """Run live in windows (or offscreen when headless) until quit or ``duration``."""
+        import signal
+        import threading
+        engine = self.open_live()
+        try:
+            if threading.current_thread() is threading.main_thread():  # systemd's stop: quit cleanly, exit 0
+                signal.signal(signal.SIGTERM, lambda number, frame: engine.handle_key("quit"))
+            return engine.run(duration=duration)
+        finally:
+            engine.close()
+
+    def open_live(self) -> LiveEngine:
+        """The live engine, built and wired but not running (benchmarks drive its frames themselves);
+        ``close()`` it when done."""
+        from controllers import Keyboard
+        from engine.generate import FrameSynthesizer
+        from engine.gl.outputs import HeadlessOutput, WindowOutput, is_software_gl, shared_egl_context
+        from engine.live import ShowWatcher
+        from engine.params import engine_params
+        from engine.state import Heartbeat, StateWriter, default_state_path, read_state
+        from engine.worker import GeneratorWorker
+        c = self.config
+        assert self.G is not None
+        params = engine_params()
+        specs = self.output_specs()
+        outputs: list[Any] = []
+        ctx = None
+        try:
+            if c.headless:
+                ctx = shared_egl_context()
+                outputs = [HeadlessOutput(ctx, c.shaders, params, spec, shader_budget_ms=c.shader_budget_ms)
+                           for spec in specs]
+            else:
+                # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
+                outputs = [WindowOutput(c.shaders, params, spec, vsync=i == 0, shader_budget_ms=c.shader_budget_ms)
+                           for i, spec in enumerate(specs)]
+            max_fps = c.max_fps
+            if max_fps is None:
+                max_fps = SOFTWARE_GL_FPS if is_software_gl(outputs[0].ctx) else DEFAULT_FPS
+                if max_fps == SOFTWARE_GL_FPS:
+                    log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
+                                "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
+            keyboard = Keyboard()
+            engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
+                                  controllers=[keyboard])
+        except BaseException:
+            for output in outputs:
+                output.close()
+            if ctx is not None:
+                ctx.release()
+            raise
+        if ctx is not None:
+            engine.closers.append(ctx.release)
+        try:
+            show = self.show
+            if engine.runner is not None and show is not None:
+                from engine.show.model_checks import load_show_for_model
+                runner, G = engine.runner, self.G
+                # On the reload thread: validated against the model too, and every walk resolved there.
+                engine.show_watcher = ShowWatcher(
+                    show.path, lambda p: runner.prepare(load_show_for_model(p, G, c.shaders)), engine.apply_show)
+            state_path = c.state or (default_state_path(show.path if show else None) if c.resume else None)
+            if state_path:
+                try:
+                    engine.state_writer = StateWriter(state_path).start()
+                except OSError as exc:  # the show runs anyway; it just cannot be resumed after a crash
+                    log.error("%s: cannot keep a state file there (%s); a restart will start the show from the top",
+                              state_path, exc.strerror or exc)
+            if c.heartbeat_fd is not None:
+                try:
+                    engine.heartbeat = Heartbeat(c.heartbeat_fd)
+                except OSError as exc:
+                    raise SessionError(f"--heartbeat-fd {c.heartbeat_fd}: {exc.strerror or exc}") from None
+            resumed = read_state(state_path, show.path if show else None) if c.resume and state_path else None
+            if resumed is not None:
+                engine.resume(resumed)
+            elif engine.runner is not None and show is not None and show.autostart:
+                engine.handle_key("go")
+            for output in outputs:
+                if isinstance(output, WindowOutput):
+                    output.on_key = keyboard.press
+                    output.on_close = _quit_event(engine)
+            engine.show_hud = c.hud
+            if c.record is not None:
+                self._start_recording(engine, c.record)
+            return engine
+        except BaseException:
+            engine.close()
+            raise
+
+    # ------------------------------------------------------------------------------------------- offline
+    def render_plan(self, settings: RenderSettings, go_at: Sequence[float] | None = None) -> tuple[tuple[int, int], int]:
+        """The size and the number of frames a render of this session makes."""
+        from engine.show.render import show_length
+        assert self.G is not None
+        size = settings.size or (self.show.outputs[0].size if self.show is not None
+                                 else (self.G.img_resolution, self.G.img_resolution))
+        length = show_length(self.show, go_at) if self.show is not None else self.walker.settings.duration
+        return size, settings.frame_count(length)
+
+    def render(self, output: str | FrameSink, settings: RenderSettings, go_at: Sequence[float] | None = None,
+               progress: Callable[[int], None] | None = None, replay: Replay | None = None) -> RenderStats:
+        """Render offline through the live loop's frame step, on a frame clock: frame ``i`` is engine time
+        ``i / fps``. GOs (``go_at``; by default one at 0 for a show, none for a replay, whose events hold its
+        GOs) and a replay's events are input events routed at the first frame at or after their times; its
+        show versions are taken at theirs."""
+        from engine.clock import FrameClock
+        from engine.generate import FrameSynthesizer
+        from engine.gl.outputs import HeadlessOutput, shared_egl_context
+        from engine.params import engine_params
+        from engine.render import render_frames
+        from engine.show.render import OFFLINE_SHADER_BUDGET_MS
+        from engine.worker import SyncWorker
+        assert self.G is not None
+        size, total = self.render_plan(settings, go_at)
+        params = engine_params()
+        ctx = shared_egl_context()
+        out = HeadlessOutput(ctx, self.config.shaders, params, self.output_specs(render_size=size)[0],
+                             shader_budget_ms=OFFLINE_SHADER_BUDGET_MS)
+        clock = FrameClock(settings.fps)
+        engine = self._engine([out], params, SyncWorker(FrameSynthesizer(self.G)), clock, settings.fps)
+        engine.blend = False                     # one generated frame per output frame
+        engine.shader_poll_seconds = math.inf    # a file saved during a render must not change it halfway
+        default_gos = [0.0] if self.show is not None and replay is None else []
+        gos = sorted(go_at if go_at is not None else default_gos)
+        pending = sorted([InputEvent(t, "render", "command", "go") for t in gos]
+                         + list(replay.events if replay is not None else ()), key=lambda e: e.time)
+        shows = sorted(replay.shows if replay is not None else (), key=lambda r: r[0])
+
+        def produce(i: int, t: float) -> Any:
+            clock.frame = i
+            while shows and shows[0][0] <= t + 1e-9 and engine.runner is not None:
+                engine.apply_show(engine.runner.prepare(shows.pop(0)[1]))
+            while pending and pending[0].time <= t + 1e-9:
+                engine.post(pending.pop(0))
+            engine.frame()
+            if engine.faults:                    # offline, a failing stage is an error, not a glitch to hide
+                stage, (message, _) = next(iter(engine.faults.items()))
+                raise RuntimeError(f"{stage}: {message}")
+            return out.read()
+
+        try:
+            return render_frames(produce, total, output, size, settings, progress)
+        finally:
+            out.close()
+            ctx.release()
+
+
+    def _producer(self, software_gl: bool) -> Any:
+        """The generator worker for a live run: a child process where GL renders on the CPU (torch and GL
+        would otherwise share the cores and the GIL), a thread otherwise; ``generator`` forces one."""
+        import torch
+
+        from engine.generate import FrameSynthesizer
+        from engine.worker import GeneratorWorker
+        assert self.G is not None
+        choice = self.config.generator
+        if choice == "auto":
+            choice = "process" if software_gl and self.G.device.type == "cpu" else "thread"
+        if choice == "thread":
+            return GeneratorWorker(FrameSynthesizer(self.G))
+        from engine.process_worker import ProcessWorker
+        cores = os.cpu_count() or 2
+        budget = max(1, cores - 1) if software_gl else cores        # leave software GL a core
+        torch.set_num_threads(1)                                     # the parent only maps seeds now
+        model = self.show.model if self.show is not None else self.config.model
+        log.info("generator in its own process with %d threads (GL keeps a core)", budget)
+        return ProcessWorker(self.G, model=model, device=self.G.device.type, precision=self.G.precision,
+                             threads=self.config.threads or budget)
+
+    def _start_recording(self, engine: LiveEngine, path: str) -> None:
+        from engine.recording import Recorder, read_text
+        c = self.config
+        model = self.show.model if self.show is not None else c.model
+        settings: dict[str, Any] = {"walk": dataclasses.asdict(c.walk), "chain": list(c.chain), "fit": c.fit,
+                                    "size": list(c.size) if c.size else None, "shaders": c.shaders,
+                                    "precision": c.precision, "max_fps": engine.max_fps}
+        try:
+            engine.recorder = Recorder(path, model=model, settings=settings)
+        except OSError as exc:
+            raise SessionError(f"--record {path}: cannot write there ({exc.strerror or exc})") from None
+        if self.show is not None:
+            engine.recorder.show(0.0, self.show.path, read_text(self.show.path))
+
+
+def _quit_event(engine: LiveEngine) -> Callable[[], None]:
+    def post_quit() -> None:
+        engine.post(InputEvent(engine.clock.now(), "window", "command", "quit"))
+    return post_quit
