@@ -172,6 +172,9 @@ class LatentWalker:
 
     def frame_at(self, t: float, truncation_psi: float | None = None) -> WalkFrame:
         """Everything the generator needs for time t (ψ overridable, e.g. by a live parameter)."""
-        s = self.settings
-        noise_seed = (s.noise_seed * 1_000_003 + int(round(t * 1_000_000))) % (2 ** 63)
-        return WalkFrame(t=t, ws=self.ws_at(t, truncation_psi), noise_mode=s.noise_mode, noise_seed=noise_seed)
+        return WalkFrame(t=t, ws=self.ws_at(t, truncation_psi), noise_mode=self.settings.noise_mode,
+                         noise_seed=self.noise_seed_at(t))
+
+    def noise_seed_at(self, t: float) -> int:
+        """The seed of random noise at walk time t: a new one each microsecond of walk time, repeatable."""
+        return (self.settings.noise_seed * 1_000_003 + int(round(t * 1_000_000))) % (2 ** 63)

@@ -106,8 +106,11 @@ class ShowLatents:
     def frame_at(self, walk_time: float, truncation_psi: float = 1.0) -> WalkFrame:
         """The W for this frame: the current walk (or crossfade between walks), truncated."""
         ws = self._source.ws(walk_time, self._now).unsqueeze(0)
-        return WalkFrame(t=walk_time, ws=self.G.mapping.truncate(ws, truncation_psi), noise_mode="const",
-                         noise_seed=0)
+        walk = self._source.new if isinstance(self._source, _Transition) else self._source
+        assert isinstance(walk, _WalkSource)     # noise follows the walk on screen (or the one faded to)
+        return WalkFrame(t=walk_time, ws=self.G.mapping.truncate(ws, truncation_psi),
+                         noise_mode=walk.walker.settings.noise_mode,
+                         noise_seed=walk.walker.noise_seed_at(walk_time - walk.walk_start))
 
     @property
     def walk_time(self) -> float:
@@ -159,7 +162,8 @@ class ShowLatents:
             if walker is None:
                 settings = WalkSettings(keyframes=action.keyframes, seconds_per_keyframe=action.seconds_per_keyframe,
                                         interpolation=action.interpolation,  # type: ignore[arg-type]
-                                        easing=action.easing, loop=action.loop)  # type: ignore[arg-type]
+                                        easing=action.easing, loop=action.loop,  # type: ignore[arg-type]
+                                        noise_mode=action.noise)  # type: ignore[arg-type]
                 walker = LatentWalker(self.G, settings)
             walkers[action] = walker
         return PreparedShow(show, walkers)

@@ -36,6 +36,7 @@ from engine.latent.files import LatentFileError, read_latents
 from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, compose_bounded
 
 from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
+from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
@@ -340,7 +341,7 @@ class _Reader:
             fields = self.mapping(node, where, ("seed", "latent", "class", "time", "curve"))
         else:
             fields = self.mapping(node, where, ("seeds", "latents", "class", "seconds_per_keyframe",
-                                                "interpolation", "loop", "transition", "curve", "easing"))
+                                                "interpolation", "loop", "transition", "curve", "easing", "noise"))
         ok = True
         reported = len(self.errors) + self.dropped
         class_index = None
@@ -403,6 +404,8 @@ class _Reader:
             values["curve"] = self.choice(fields["curve"][1], f"{where}.curve", CURVES, code="E009")
         if "easing" in fields:
             values["easing"] = self.choice(fields["easing"][1], f"{where}.easing", EASINGS)
+        if "noise" in fields:
+            values["noise"] = self.choice(fields["noise"][1], f"{where}.noise", NOISE_MODES)
         if not ok or not keyframes or any(v is None for v in values.values()):
             return None
         return WalkAction(**values)

@@ -29,6 +29,7 @@ class WalkAction:
     transition: float = 2.0            # seconds of crossfade in W from the current picture
     curve: str = "s"
     easing: str = "linear"             # speed profile within each segment (see engine.latent.interpolate)
+    noise: str = "const"               # per-pixel noise: const (fixed), random (seeded per frame), none
 
     @property
     def duration(self) -> float:

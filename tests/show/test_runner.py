@@ -10,6 +10,7 @@ import torch
 from engine.live import engine_params
 from engine.params import ParamSpec, ParamStore
 from engine.show import ShowRunner, load_show
+from engine.show.load import ShowLoadError
 from engine.show.curves import CURVES, apply_curve
 
 
@@ -208,6 +209,36 @@ def test_walk_transition_starts_where_the_picture_is(tmp_path, default_generator
     after = r.frame_at(5.5).ws
     target = r.G.mapping.truncate(r.latents._walkers[r.show.cues[0].actions[0]].raw_ws_at(2.5).unsqueeze(0), 0.7)
     assert torch.allclose(after, target, atol=1e-5) and not torch.allclose(mid, after)
+
+
+def test_show_walks_honour_their_noise_mode_and_easing(tmp_path, default_generator):
+    """The opening walk's noise is drawn afresh each frame (seeded, so repeatable); a cue's walk switches it
+    off; and an eased walk is a different path in time through the same keyframes."""
+    r = make(tmp_path, default_generator, """
+        - id: calm
+          actions: [{walk: {seeds: [1, 2], noise: none, easing: smoother, transition: 0}}]
+        """)
+    path = tmp_path / "show.yaml"
+    path.write_text(path.read_text().replace("seconds_per_keyframe: 2}", "seconds_per_keyframe: 2, noise: random}"))
+    r = ShowRunner(load_show(str(path)), default_generator, r.params)
+    first, later = r.frame_at(0.5), r.frame_at(0.6)
+    assert first.noise_mode == "random" and first.noise_seed != later.noise_seed
+    assert r.frame_at(0.5).noise_seed == first.noise_seed
+    r.go(1.0)
+    r.update(1.0, 1.0)
+    calm = r.frame_at(1.5)
+    assert calm.noise_mode == "none"
+    linear = r.G.mapping.truncate(r.latents._walkers[r.show.walk].raw_ws_at(0.5).unsqueeze(0), 0.7)
+    assert not torch.allclose(calm.ws, linear, atol=1e-4)     # smoother easing: not where linear would be
+
+
+def test_a_bad_noise_mode_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "show.yaml"
+    path.write_text("format: 1\nwalk: {seeds: [1, 2], noise: loud}\ncues: [{id: a, actions: []}]\n")
+    with pytest.raises(ShowLoadError) as info:
+        load_show(str(path))
+    (error,) = info.value.errors
+    assert error.line == 2 and "walk.noise" in str(error) and "const, random, none" in str(error)
 
 
 def test_smoothed_parameters_glide():
