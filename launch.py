@@ -26,6 +26,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from engine.defaults import DEFAULT_CHAIN, DEFAULT_FIT, FIT_MODES, SHIPPED_SHADERS
+
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 MAX_SIDE = 8192            # output width and height
 
@@ -112,7 +114,7 @@ def parse_output(text: str) -> dict[str, object]:
                     raise ValueError
                 spec["region"] = region
             elif key == "fit":
-                if value not in ("fit", "fill", "stretch"):
+                if value not in FIT_MODES:
                     raise ValueError
                 spec["fit"] = value
             elif key == "chain":
@@ -184,9 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
                             ".pkl holding a StyleGAN2 generator, or a .safetensors file made with --convert")
     model.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     model.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                       help="auto = fp16 on CUDA, fp32 on CPU; bf16 is the fast path on CPUs with native bf16")
+                       help="auto = fp16 on CUDA; on the CPU fp32, or bf16 where the processor runs it natively and "
+                            "it measures faster at start")
     model.add_argument("--threads", type=number(int, 1, 256), default=None,
-                       help="CPU threads for torch (default: torch's choice)")
+                       help="CPU threads for torch (default: the fastest count measured at start, within the cores "
+                            "that other programs, software GL and the encoder leave free)")
     model.add_argument("--generator", choices=("auto", "thread", "process"), default="auto",
                        help="live: run the generator on a thread or in its own process (auto: a process where "
                             "OpenGL renders on the CPU, so torch and GL do not share the GIL)")
@@ -230,10 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--max-fps", type=number(float, 1.0, 1000.0), default=argparse.SUPPRESS,
                       help="display frame-rate cap (default 60; 30 where OpenGL runs on the CPU, which leaves the "
                            "generator about five times the frames on a 2-core machine)")
-    live.add_argument("--chain", default="feedback+kaleidoscope+colour_grade+vignette+crossfade",
-                      help="effect chain from shaders/, in order (effects at their defaults cost nothing)")
-    live.add_argument("--shaders", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "shaders"),
-                      help="folder of the GLSL effects (hot-reloaded)")
+    live.add_argument("--chain", default=None, metavar="A+B+...",
+                      help="effect chain from shaders/, in order, live and offline alike (default: the show's, else "
+                           f"{'+'.join(DEFAULT_CHAIN)}; '' for none; an effect left at its resting values costs nothing)")
+    live.add_argument("--shaders", default=SHIPPED_SHADERS, help="folder of the GLSL effects (hot-reloaded)")
 
     out = p.add_argument_group("output")
     out.add_argument("--render", metavar="OUT",
@@ -245,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--frames", type=number(int, 1, 10_000_000), default=None, help="exact number of frames")
     out.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                      help="output size (default: the model's resolution; live: 1280x720)")
-    out.add_argument("--fit", choices=("fill", "fit", "stretch"), default="fill",
-                     help="how the square model image meets another aspect ratio: crop, letterbox or stretch")
+    out.add_argument("--fit", choices=FIT_MODES, default=None,
+                     help="how the square model image meets another aspect ratio: letterbox, crop or stretch, live "
+                          f"and offline alike (default: each show output's, else {DEFAULT_FIT})")
     out.add_argument("--crf", type=number(int, 0, 51), default=18, help="x264 quality, 0-51 (lower = better)")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
     out.add_argument("-v", "--verbose", action="store_true", help="log details")
@@ -319,6 +324,11 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_chain(text: str) -> list[str]:
+    """'a+b+c' as effect names ('' is no effects)."""
+    return [name for name in text.split("+") if name]
+
+
 def session_config(args: argparse.Namespace) -> Any:
     """The command line as a SessionConfig: the only thing launch.py decides."""
     from engine.session import SessionConfig, WalkConfig
@@ -329,7 +339,8 @@ def session_config(args: argparse.Namespace) -> Any:
                       mix_seed=args.mix_seed, mix_layers=args.mix_layers, noise_mode=args.noise_mode)
     return SessionConfig(
         model=args.model or "default", device=args.device, precision=args.precision, threads=args.threads, show=args.show,
-        walk=walk, shaders=args.shaders, chain=tuple(v for v in args.chain.split("+") if v), fit=args.fit,
+        walk=walk, shaders=args.shaders, chain=tuple(parse_chain(args.chain)) if args.chain is not None else None,
+        fit=args.fit,
         size=args.size, outputs=tuple(args.outputs), headless=args.headless, fullscreen=args.fullscreen,
         screen=args.screen, hud=args.hud, max_fps=getattr(args, "max_fps", None),
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
@@ -380,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{loop.generator_fps:.1f} generator fps", file=sys.stderr)
             return 0
         settings = RenderSettings(fps=args.fps, duration=args.duration, frames=args.frames, size=args.size,
-                                  fit=args.fit, crf=args.crf)
+                                  crf=args.crf)
         size, total = session.render_plan(settings, args.go_at)
         late = [t for t in (args.go_at or []) if t >= total / settings.fps]
         if late:
@@ -463,8 +474,9 @@ def check_paths(args: argparse.Namespace) -> None:
     if args.record is not None and args.render is not None:
         raise CliError("--record records a live run; a --render is already a file")
     live = args.render is None and args.convert is None
-    chain = [name for name in args.chain.split("+") if name]    # used live, when no show brings its own
-    chains = [list(spec.get("chain", ())) for spec in args.outputs] + ([chain] if live and args.show is None else [])
+    chains = [list(spec.get("chain", ())) for spec in args.outputs]
+    if args.chain is not None:
+        chains.append(parse_chain(args.chain))
     if len(args.outputs) > 16 or any(len(c) > 16 or len(set(c)) != len(c) for c in chains):
         raise CliError("at most 16 outputs, each with at most 16 effects, each effect once per chain")
     from engine.gl.glsl import is_shader_name

@@ -260,6 +260,23 @@ class LiveEngine:
             self.heartbeat.beat(now)
         self._measure(now)
 
+    def record(self, recorder: Recorder) -> None:
+        """Start recording: every routed event from now on, the show at every reload, and the source of every
+        effect and stage that runs now and of each one that reloads later (once per change, whatever the
+        number of outputs), so a replay draws with exactly these shaders."""
+        self.recorder = recorder
+        recorded: dict[str, str] = {}
+
+        def installed(name: str, text: str) -> None:
+            if self.recorder is not None and recorded.get(name) != text:
+                recorded[name] = text
+                self.recorder.shader(self._last_now or 0.0, name, text)
+
+        for output in self.outputs:
+            for name, text in sorted(output.shaders.texts.items()):
+                installed(name, text)
+            output.shaders.on_install = installed
+
     # ---------------------------------------------------------------------------------- crash and resume
     def apply_show(self, show: Show | PreparedShow) -> str:
         """A reloaded show file takes over (through the watcher, between two frames)."""

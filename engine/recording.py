@@ -30,6 +30,7 @@ import math
 import os
 from typing import IO, Any
 
+from engine.gl.glsl import is_shader_name
 from engine.inputs import InputError, InputEvent
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ VERSION = 1
 DEFAULT_MAX_BYTES = 256 * 2 ** 20           # about a week of a busy OSC performance
 MAX_LINE_BYTES = 8 * 2 ** 20                # a show text of 4 MiB, escaped
 MAX_READ_BYTES = 2 * 2 ** 30
+MAX_TEXT_BYTES = 256 * 2 ** 20              # all show and shader texts of one recording, held for the replay
 
 
 class RecordingError(ValueError):
@@ -144,6 +146,7 @@ def read_recording(path: str) -> Recording:
     shaders: list[tuple[float, str, str]] = []
     header: dict[str, Any] | None = None
     length, truncated, ended = 0.0, False, False
+    text_bytes = 0
     with f:
         for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), start=1):
             where = f"{path}:{number}"
@@ -168,12 +171,21 @@ def read_recording(path: str) -> Recording:
             if t + 1e-9 < length:
                 raise RecordingError(f"{where}: engine time {t} goes back from {length}")
             length = float(t)
+            if "show" in record or "shader" in record:
+                text_bytes += len(raw)
+                if text_bytes > MAX_TEXT_BYTES:
+                    raise RecordingError(f"{where}: more than {MAX_TEXT_BYTES // 2 ** 20} MiB of show and shader "
+                                         "texts")
             if "event" in record:
                 events.append((length, _event(record["event"], length, where)))
             elif "show" in record:
                 shows.append((length, *_texts(record["show"], ("path", "text"), where)))
             elif "shader" in record:
-                shaders.append((length, *_texts(record["shader"], ("name", "text"), where)))
+                name, text = _texts(record["shader"], ("name", "text"), where)
+                if not is_shader_name(name):
+                    raise RecordingError(f"{where}: {name[:40]!r} is not an effect name (lower case letters, "
+                                         "digits and _)")
+                shaders.append((length, name, text))
             elif record.get("end") is True:
                 ended = True
             elif record.get("truncated") is True:

@@ -40,7 +40,6 @@ class RenderSettings:
     duration: float | None = None               # seconds; None = one pass of the walk
     frames: int | None = None                   # exact frame count (overrides duration)
     size: tuple[int, int] | None = None         # output (width, height); None = the model's resolution
-    fit: str = "fill"                           # fill (crop) / fit (letterbox) / stretch, when size differs
     crf: int = 18                               # x264 quality for video outputs (lower = better, bigger)
     queue_frames: int = 8                       # frames buffered between generator and encoder
 
@@ -140,12 +139,14 @@ def render_frames(produce: Callable[[int, float], np.ndarray], total: int, outpu
 
 
 def render_walk(walker: LatentWalker, output: str | FrameSink, settings: RenderSettings,
-                progress: Callable[[int], None] | None = None) -> RenderStats:
+                progress: Callable[[int], None] | None = None, fit: str | None = None,
+                chain: tuple[str, ...] | None = None) -> RenderStats:
     """Render ``walker`` to ``output`` (a path, or a sink from :func:`open_sink`, which this closes) through
-    the session's one frame step, so ``settings.fit`` and effect chains behave as they do live.
+    the session's one frame step, so ``fit`` and the effect ``chain`` (the session's defaults when None)
+    behave as they do live.
 
     ``progress(n)`` is called after each frame with the number of frames done.
     """
     from engine.session import Session, SessionConfig
-    return Session.from_parts(walker.G, walker=walker, config=SessionConfig(fit=settings.fit)).render(
+    return Session.from_parts(walker.G, walker=walker, config=SessionConfig(fit=fit, chain=chain)).render(
         output, settings, progress=progress)

@@ -18,11 +18,14 @@ import dataclasses
 import logging
 import math
 import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.gl.compositor import DEFAULT_CHAIN
-from engine.gl.shaders import SHIPPED_SHADERS
+from engine.defaults import (DEFAULT_CHAIN, DEFAULT_FIT, DEFAULT_FPS, DEFAULT_LIVE_SIZE, FIT_MODES, SHIPPED_SHADERS,
+                             SOFTWARE_GL_FPS)
 from engine.inputs import InputEvent
 from engine.latent.spec import Keyframe
 
@@ -36,10 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIVE_SIZE = (1280, 720)
-DEFAULT_FIT = "fill"
-SOFTWARE_GL_FPS, DEFAULT_FPS = 30.0, 60.0
-
 
 class SessionError(Exception):
     """Something the session cannot build; one line saying what and why."""
@@ -47,10 +46,14 @@ class SessionError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Replay:
-    """What a recording replays: its input events (engine times in ``event.time``) and later show versions."""
+    """What a recording replays: its input events (engine times in ``event.time``), the later show versions,
+    and the later shader sources (engine time, effect name, text), which :meth:`Session.render` writes into
+    ``workspace``: the folder of the recorded shaders the replay draws with."""
 
     events: tuple[InputEvent, ...]
     shows: tuple[tuple[float, Show], ...]
+    shaders: tuple[tuple[float, str, str], ...] = ()
+    workspace: tempfile.TemporaryDirectory[str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +86,8 @@ class SessionConfig:
     show: str | None = None
     walk: WalkConfig = WalkConfig()
     shaders: str = SHIPPED_SHADERS
-    chain: tuple[str, ...] = DEFAULT_CHAIN
-    fit: str = DEFAULT_FIT
+    chain: tuple[str, ...] | None = None         # None: the show's chain (and its outputs'), else DEFAULT_CHAIN
+    fit: str | None = None                       # None: each show output's fit, else DEFAULT_FIT
     size: tuple[int, int] | None = None
     outputs: tuple[dict[str, Any], ...] = ()     # per-output overrides (screen, size, region, fit, chain, fullscreen)
     headless: bool = False
@@ -106,6 +109,7 @@ class Session:
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
         self.G: Generator | None = None
+        self._precision = config.precision       # as asked (the show's when the command line says auto)
         self.show: Show | None = None
         self.walker: Any = None
 
@@ -139,6 +143,7 @@ class Session:
 
     def _load_model(self, model: str, precision: str) -> None:
         """The model, then the show's checks against it (before anything goes live)."""
+        self._precision = precision
         import torch
 
         from engine.models import ModelFileError, load_generator
@@ -180,6 +185,7 @@ class Session:
                                        "give --model to replay with it anyway")
         elif model != recording.model:
             log.warning("replaying with %s, not the recorded model %s", model, recording.model)
+        workspace = self._recorded_shaders(recording)
         vocabulary = engine_vocabulary(self.config.shaders)
         versions: list[tuple[float, Show]] = []
         for t, path, text in recording.shows:
@@ -198,14 +204,44 @@ class Session:
                 walk_config = WalkConfig(**values)
             except TypeError as exc:
                 raise SessionError(f"{recording.path}: the recorded walk settings do not fit ({exc})") from None
-        self.config = dataclasses.replace(self.config, model=model, show=None, walk=walk_config)
+        # What the live run drew with, unless this replay says otherwise (--chain, --fit).
+        chain, fit = recording.settings.get("chain"), recording.settings.get("fit")
+        self.config = dataclasses.replace(
+            self.config, model=model, show=None, walk=walk_config,
+            chain=self.config.chain if self.config.chain is not None or not isinstance(chain, list)
+            else tuple(str(v) for v in chain),
+            fit=self.config.fit if self.config.fit is not None or fit not in FIT_MODES else str(fit))
         self._load_model(model, self.show.precision if self.show is not None else self.config.precision)
         if self.show is None:
             self.walker = self.build_walker()
         events = [event for _, event in recording.events]
         if self.show is not None and self.show.autostart:
             events.insert(0, InputEvent(0.0, "autostart", "command", "go"))
-        return Replay(tuple(events), tuple(versions[1:]))
+        later = tuple(s for s in recording.shaders if s[0] > 0.0)
+        return Replay(tuple(events), tuple(versions[1:]), later, workspace)
+
+    def _recorded_shaders(self, recording: Recording) -> tempfile.TemporaryDirectory[str] | None:
+        """A folder of the shaders the live run started with: the recorded texts over a copy of this
+        session's shader folder (for anything the recording does not hold). None for a recording without
+        shader texts (it replays with this session's folder)."""
+        from engine.gl.glsl import is_shader_name
+        if not recording.shaders:
+            return None
+        workspace = tempfile.TemporaryDirectory(prefix="latentstage-replay-")
+        try:
+            names = sorted(os.listdir(self.config.shaders))[:MAX_SHADER_FILES]
+        except OSError:
+            names = []
+        for name in names:
+            source = os.path.join(self.config.shaders, name)
+            if name.endswith(".glsl") and is_shader_name(name[:-5]) and os.path.isfile(source):
+                shutil.copyfile(source, os.path.join(workspace.name, name))
+        for t, name, text in recording.shaders:
+            if t <= 0.0:
+                with open(os.path.join(workspace.name, f"{name}.glsl"), "w", encoding="utf-8") as f:
+                    f.write(text)
+        self.config = dataclasses.replace(self.config, shaders=workspace.name)
+        return workspace
 
     def build_walker(self) -> Any:
         """The walk the configuration describes (latent files' keyframes first, then seeds)."""
@@ -237,16 +273,15 @@ class Session:
         render, only the first output, at ``render_size``."""
         from engine.gl.outputs import OutputSpec
         c = self.config
-        chain = c.chain
+        show = self.show
         base: dict[str, Any] = dict(size=c.size or DEFAULT_LIVE_SIZE, screen=c.screen, fullscreen=c.fullscreen,
-                                    fit=c.fit, chain=chain)
+                                    fit=c.fit or DEFAULT_FIT,
+                                    chain=_first(c.chain, show.chain if show is not None else None, DEFAULT_CHAIN))
         extras: list[dict[str, Any]] = [dict(o) for o in c.outputs] or [{}]
-        if self.show is not None:
-            base["chain"] = self.show.chain
-            if not c.outputs:
-                extras = [{"size": c.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or c.fullscreen,
-                           "region": o.region, "fit": o.fit, "chain": o.chain or self.show.chain}
-                          for o in self.show.outputs]
+        if show is not None and not c.outputs:    # the show's outputs; the command line's fit and chain win
+            extras = [{"size": c.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or c.fullscreen,
+                       "region": o.region, "fit": c.fit or o.fit, "chain": _first(c.chain, o.chain, show.chain)}
+                      for o in show.outputs]
         if render_size is not None:
             extras = extras[:1]
             extras[0] = {**extras[0], "size": render_size, "screen": 0, "fullscreen": False}
@@ -294,12 +329,11 @@ class Session:
         from engine.generate import FrameSynthesizer
         from engine.gl.outputs import HeadlessOutput, WindowOutput, is_software_gl, shared_egl_context
         from engine.live import ShowWatcher
-        from engine.params import engine_params
         from engine.state import Heartbeat, StateWriter, default_state_path, read_state
         from engine.worker import GeneratorWorker
         c = self.config
         assert self.G is not None
-        params = engine_params()
+        params = self._params()
         specs = self.output_specs()
         outputs: list[Any] = []
         ctx = None
@@ -384,17 +418,17 @@ class Session:
         show versions are taken at theirs."""
         from engine.clock import FrameClock
         from engine.generate import FrameSynthesizer
-        from engine.gl.outputs import HeadlessOutput, shared_egl_context
-        from engine.params import engine_params
+        from engine.gl.outputs import HeadlessOutput, is_software_gl, shared_egl_context
         from engine.render import render_frames
         from engine.show.render import OFFLINE_SHADER_BUDGET_MS
         from engine.worker import SyncWorker
         assert self.G is not None
         size, total = self.render_plan(settings, go_at)
-        params = engine_params()
+        params = self._params()
         ctx = shared_egl_context()
         out = HeadlessOutput(ctx, self.config.shaders, params, self.output_specs(render_size=size)[0],
                              shader_budget_ms=OFFLINE_SHADER_BUDGET_MS)
+        self._tune(reserved=(1 if is_software_gl(ctx) else 0) + 1)    # + the encoder (or the PNG writer)
         clock = FrameClock(settings.fps)
         engine = self._engine([out], params, SyncWorker(FrameSynthesizer(self.G)), clock, settings.fps)
         engine.blend = False                     # one generated frame per output frame
@@ -404,11 +438,20 @@ class Session:
         pending = sorted([InputEvent(t, "render", "command", "go") for t in gos]
                          + list(replay.events if replay is not None else ()), key=lambda e: e.time)
         shows = sorted(replay.shows if replay is not None else (), key=lambda r: r[0])
+        shaders = sorted(replay.shaders if replay is not None else (), key=lambda r: r[0])
 
         def produce(i: int, t: float) -> Any:
             clock.frame = i
-            while shows and shows[0][0] <= t + 1e-9 and engine.runner is not None:
+            # Live, a reload recorded at engine time T was taken after that frame's draw: here, from the next.
+            while shows and shows[0][0] < t - 1e-9 and engine.runner is not None:
                 engine.apply_show(engine.runner.prepare(shows.pop(0)[1]))
+            changed = False
+            while shaders and shaders[0][0] < t - 1e-9 and replay is not None and replay.workspace is not None:
+                _, name, text = shaders.pop(0)
+                _write_shader(replay.workspace.name, name, text)
+                changed = True
+            if changed:
+                _reload_shaders(out)
             while pending and pending[0].time <= t + 1e-9:
                 engine.post(pending.pop(0))
             engine.frame()
@@ -424,6 +467,16 @@ class Session:
             ctx.release()
 
 
+    def _params(self) -> Any:
+        """The parameter store of a run: the engine's, and those of every effect in the shader folder (as
+        show validation knows them), so a show may set or fade an effect that is not in the chain yet."""
+        from engine.params import engine_params
+        from engine.show.load import engine_vocabulary
+        params = engine_params()
+        for spec in engine_vocabulary(self.config.shaders).params.values():
+            params.declare(spec)
+        return params
+
     def _producer(self, software_gl: bool) -> Any:
         """The generator worker for a live run: a child process where GL renders on the CPU (torch and GL
         would otherwise share the cores and the GIL), a thread otherwise; ``generator`` forces one."""
@@ -436,29 +489,83 @@ class Session:
         if choice == "auto":
             choice = "process" if software_gl and self.G.device.type == "cpu" else "thread"
         if choice == "thread":
+            self._tune(reserved=1 if software_gl else 0)
             return GeneratorWorker(FrameSynthesizer(self.G))
         from engine.process_worker import ProcessWorker
-        cores = os.cpu_count() or 2
-        budget = max(1, cores - 1) if software_gl else cores        # leave software GL a core
+        threads, precision = self._tune(reserved=1 if software_gl else 0, apply=False)
         torch.set_num_threads(1)                                     # the parent only maps seeds now
-        model = self.show.model if self.show is not None else self.config.model
-        log.info("generator in its own process with %d threads (GL keeps a core)", budget)
-        return ProcessWorker(self.G, model=model, device=self.G.device.type, precision=self.G.precision,
-                             threads=self.config.threads or budget)
+        log.info("generator in its own process")
+        return ProcessWorker(self.G, model=self._model_name(), device=self.G.device.type, precision=precision,
+                             threads=threads)
+
+    def _model_name(self) -> str:
+        return self.show.model if self.show is not None else self.config.model
+
+    def _tune(self, reserved: int, apply: bool = True) -> tuple[int, str]:
+        """Threads and precision for the generator (engine.tuning): measured on the CPU unless --threads
+        (and --precision) say; ``reserved`` cores are kept for software GL and the encoder. Applied to this
+        process's generator when ``apply`` (a thread or in-line producer)."""
+        import torch
+
+        from engine.tuning import plan_cpu
+        assert self.G is not None
+        if self.G.device.type != "cpu":
+            return torch.get_num_threads(), self.G.precision
+        precision: str = self.G.precision
+        if self.config.threads:
+            threads = self.config.threads
+        else:
+            plan = plan_cpu(self.G, self._model_name(), reserved, self._precision)
+            log.info("generator: %s", plan.reason)
+            threads, precision = plan.threads, plan.precision
+        if apply:
+            torch.set_num_threads(threads)
+            self.G.set_precision(precision)  # type: ignore[arg-type]
+        return threads, precision
 
     def _start_recording(self, engine: LiveEngine, path: str) -> None:
         from engine.recording import Recorder, read_text
         c = self.config
         model = self.show.model if self.show is not None else c.model
-        settings: dict[str, Any] = {"walk": dataclasses.asdict(c.walk), "chain": list(c.chain), "fit": c.fit,
+        settings: dict[str, Any] = {"walk": dataclasses.asdict(c.walk),
+                                    "chain": list(c.chain) if c.chain is not None else None, "fit": c.fit,
                                     "size": list(c.size) if c.size else None, "shaders": c.shaders,
                                     "precision": c.precision, "max_fps": engine.max_fps}
         try:
-            engine.recorder = Recorder(path, model=model, settings=settings)
+            recorder = Recorder(path, model=model, settings=settings)
         except OSError as exc:
             raise SessionError(f"--record {path}: cannot write there ({exc.strerror or exc})") from None
         if self.show is not None:
-            engine.recorder.show(0.0, self.show.path, read_text(self.show.path))
+            recorder.show(0.0, self.show.path, read_text(self.show.path))
+        engine.record(recorder)
+
+
+MAX_SHADER_FILES = 256
+
+
+def _write_shader(folder: str, name: str, text: str) -> None:
+    """Save a recorded shader source as the next version of its file (its time moves on, so it is seen)."""
+    path = os.path.join(folder, f"{name}.glsl")
+    previous = os.stat(path).st_mtime if os.path.exists(path) else 0.0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    stamp = max(previous + 1.0, time.time())
+    os.utime(path, (stamp, stamp))
+
+
+def _reload_shaders(output: Any) -> None:
+    """Offline: take the shaders just written, waiting for the probe (live, the display never waits)."""
+    for message in output.poll_shaders():
+        log.warning("%s", message)
+    while output.shaders.pending:
+        time.sleep(0.005)
+        for message in output.poll_shaders():
+            log.warning("%s", message)
+
+
+def _first(*chains: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The first chain that is given (an empty one is given: no effects)."""
+    return next((chain for chain in chains if chain is not None), DEFAULT_CHAIN)
 
 
 def _quit_event(engine: LiveEngine) -> Callable[[], None]:

@@ -39,7 +39,8 @@ def test_frames_match_the_thread_worker_and_the_newest_request_wins(default_gene
         worker.request(frame)
         got = wait_for(worker.frames.latest)
         expected = FrameSynthesizer(default_generator).render(frame)
-        assert got.rgb.shape == expected.shape and np.abs(got.rgb.astype(int) - expected.astype(int)).max() <= 1
+        diff = np.abs(got.rgb.astype(int) - expected.astype(int))   # the same frame, up to summation order
+        assert got.rgb.shape == expected.shape and diff.max() <= 3 and diff.mean() < 0.05
         last = 0
         for i in range(60):                         # far faster than the generator can follow
             last = worker.request(walker.frame_at(i * 0.05))

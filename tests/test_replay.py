@@ -118,3 +118,68 @@ def test_record_and_replay_from_the_command_line(tmp_path):
                           capture_output=True, text=True, timeout=180, cwd=ROOT)
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and len(errors) == 1 and f"broken.jsonl:{len(lines) - 1}:" in errors[0]
+
+
+RED = """// Vignette, as an artist might rewrite it mid-show: everything red.
+uniform float amount;    // default 0.0, range 0.0 .. 1.0
+uniform sampler2D u_image;
+in vec2 uv;
+out vec4 fragColor;
+void main() { fragColor = vec4(max(amount, texture(u_image, uv).r), 0.0, 0.0, 1.0); }
+"""
+
+
+def test_shaders_replay_as_they_were_performed_even_after_the_folder_changed(tmp_path):
+    """The effect sources at the start and each reload are recorded; the replay draws with them, not with
+    whatever the folder holds by then (here a green rewrite saved after the performance)."""
+    import shutil
+    folder, show, record = tmp_path / "shaders", tmp_path / "show.yaml", tmp_path / "set.jsonl"
+    shutil.copytree(ROOT / "shaders", folder)
+    show.write_text(SHOW)
+    config = SessionConfig(show=str(show), headless=True, size=(64, 64), max_fps=30, record=str(record),
+                           shaders=str(folder), generator="thread")
+    engine = Session(config).load().open_live()
+    engine.worker.start()
+    engine.shader_poll_seconds = 0.05
+    try:
+        engine.post(InputEvent(engine.clock.now(), "osc", "set", "vignette.amount", 0.5))
+        for _ in range(10):
+            engine.frame()
+            time.sleep(0.02)
+        (folder / "vignette.glsl").write_text(RED)
+        os.utime(folder / "vignette.glsl", (2e9, 2e9))
+        deadline = time.monotonic() + 60
+        while "everything red" not in record.read_text() and time.monotonic() < deadline:
+            engine.frame()
+            time.sleep(0.02)
+        for _ in range(10):
+            engine.frame()
+            time.sleep(0.02)
+    finally:
+        engine.close()
+    rec = read_recording(str(record))
+    names = [name for t, name, _ in rec.shaders if t == 0.0]
+    assert {"vignette", "crossfade", "blend", "hud"} <= set(names)     # what ran at the start
+    (reload_time, name, text), = [s for s in rec.shaders if s[0] > 0]
+    assert name == "vignette" and "everything red" in text
+    (folder / "vignette.glsl").write_text(RED.replace("vec4(max(amount, texture(u_image, uv).r), 0.0, 0.0",
+                                                      "vec4(0.0, 1.0, 0.0"))
+    session = Session(SessionConfig(headless=True, shaders=str(folder)))
+    out = tmp_path / "replay"
+    session.render(str(out / "%03d.png"), RenderSettings(fps=10, duration=rec.length, size=(32, 32)),
+                   replay=session.load_replay(rec))
+    frames = [cv2.imread(str(out / n)).astype(int) for n in sorted(os.listdir(out))]   # BGR
+    before = int(np.ceil(reload_time * 10 - 1e-9))          # frames at or before the reload's frame time
+    assert before >= 3 and all(f[..., :2].mean() > 50 for f in frames[:before])       # the walk, not red
+    assert frames[-1][..., 2].mean() > 120 and frames[-1][..., :2].max() < 5          # red after the reload
+    assert all(f[..., 1].mean() < 200 for f in frames)                                # never the green file
+
+
+def test_a_recorded_shader_name_cannot_leave_its_folder(tmp_path):
+    from engine.recording import Recorder, RecordingError
+    path = tmp_path / "set.jsonl"
+    recorder = Recorder(str(path), model="default", settings={})
+    recorder.shader(0.0, "../../etc/evil", "void main() {}")
+    recorder.close(1.0)
+    with pytest.raises(RecordingError, match=r"set.jsonl:2: '../../etc/evil' is not an effect name"):
+        read_recording(str(path))

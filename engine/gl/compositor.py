@@ -37,6 +37,7 @@ from collections.abc import Sequence
 import moderngl
 import numpy as np
 
+from engine.defaults import DEFAULT_CHAIN, DEFAULT_FIT, FIT_MODES
 from engine.gl.resources import GLResources, RenderTarget
 from engine.gl.shaders import STAGES, ShaderLibrary
 from engine.logs import Throttle
@@ -47,9 +48,7 @@ _throttle = Throttle(log)
 TIME_WRAP_SECONDS = 3600.0
 TAU = 2 * math.pi
 
-FIT_MODES: tuple[str, ...] = ("fit", "fill", "stretch")
 MIN_REGION = 0.001      # the smallest part of the canvas an output may show (a thousandth of its width)
-DEFAULT_CHAIN: tuple[str, ...] = ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
 
 
 def fit_transform(image_size: tuple[int, int], canvas_size: tuple[int, int], mode: str) -> tuple[float, ...]:
@@ -81,7 +80,7 @@ class Layout:
 
     canvas_size: tuple[int, int]                                  # pixels of the whole canvas (all outputs)
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # x, y, w, h in canvas units (y up)
-    fit: str = "fit"
+    fit: str = DEFAULT_FIT
 
     def __post_init__(self) -> None:
         x, y, w, h = self.region

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import moderngl
 import numpy as np
 
-from engine.gl.compositor import DEFAULT_CHAIN, Compositor, Layout
+from engine.defaults import DEFAULT_CHAIN, DEFAULT_FIT, DEFAULT_LIVE_SIZE
+from engine.gl.compositor import Compositor, Layout
 from engine.gl.probe import DEFAULT_DRAW_BUDGET_MS
 from engine.gl.resources import GLResources, RenderTarget
 from engine.gl.shaders import ShaderLibrary
@@ -39,11 +40,11 @@ class DisplayError(Exception):
 class OutputSpec:
     """One output of an installation."""
 
-    size: tuple[int, int] = (1280, 720)                           # pixels (a window's initial size)
+    size: tuple[int, int] = DEFAULT_LIVE_SIZE                      # pixels (a window's initial size)
     screen: int = 0                                               # which screen a window opens on
     fullscreen: bool = False
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # part of the canvas: x, y, w, h (y up)
-    fit: str = "fit"                                              # fit / fill / stretch
+    fit: str = DEFAULT_FIT                                         # fit / fill / stretch
     chain: tuple[str, ...] = DEFAULT_CHAIN                         # effect files from shaders/, in order
 
     def __post_init__(self) -> None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import moderngl
 
+from engine.defaults import SHIPPED_SHADERS
 from engine.gl.glsl import (RESERVED_GROUPS, ShaderCompileError, ShaderError, compile_program, is_shader_name,
                             parse_params, program_sources, read_source)
 from engine.gl.probe import (DEFAULT_DRAW_BUDGET_MS, PROBE_SIZE, ProbeJob, ProbeRequest, Verdict, cached,
@@ -38,8 +39,6 @@ from engine.params import ParamSpec, ParamStore
 
 log = logging.getLogger(__name__)
 
-SHIPPED_SHADERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                               "shaders")
 STAGES = ("blend", "hud")       # the compositor's own stages, not effects of the chain
 
 __all__ = ["Effect", "ShaderCompileError", "ShaderError", "ShaderLibrary", "SHIPPED_SHADERS", "STAGES",
@@ -69,6 +68,7 @@ class _Source:
     request: ProbeRequest
     specs: tuple[ParamSpec, ...]
     mtime: float
+    text: str                                    # the file as read (what a recording keeps)
 
 
 class ShaderLibrary:
@@ -88,6 +88,8 @@ class ShaderLibrary:
         self._job: ProbeJob | None = None
         self._job_sources: dict[str, _Source] = {}
         self._fallbacks: dict[str, Effect] = {}
+        self.texts: dict[str, str] = {}              # the source text of every effect that runs, by name
+        self.on_install: Callable[[str, str], None] | None = None   # (name, text) each time one starts running
 
     def path(self, name: str) -> str:
         if not is_shader_name(name):
@@ -206,7 +208,7 @@ class ShaderLibrary:
             self._report(name, exc.error)
             return None
         self._seen[name] = mtime
-        return _Source(ProbeRequest.of(name, path, *program_sources(source), specs, self.size), specs, mtime)
+        return _Source(ProbeRequest.of(name, path, *program_sources(source), specs, self.size), specs, mtime, source)
 
     def _judge(self, source: _Source, verdict: Verdict) -> ShaderError | None:
         """Install a shader the probe accepted; report one it refused (the running version stays)."""
@@ -221,6 +223,9 @@ class ShaderLibrary:
         old = self.effects.get(name)
         self.effects[name] = effect
         self.errors.pop(name, None)
+        self.texts[name] = source.text
+        if self.on_install is not None:
+            self.on_install(name, source.text)
         if self.params is not None:
             for spec in effect.params:
                 self.params.declare(spec)

@@ -35,6 +35,7 @@ from yaml import Node
 from engine.latent.files import LatentFileError, read_latents
 from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, compose_bounded
 
+from engine.defaults import DEFAULT_CHAIN, FIT_MODES
 from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
 from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
@@ -580,8 +581,7 @@ class _Reader:
             if "initial" in p:
                 initial = self.param_values(p["initial"][1], "parameters.initial")
         chain = self.chain(get("chain"), "chain") if get("chain") is not None else \
-            tuple(s for s in ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
-                  if s in self.vocab.shaders)
+            tuple(s for s in DEFAULT_CHAIN if s in self.vocab.shaders)
         output_nodes = self.sequence(get("outputs"), "outputs") if get("outputs") is not None else []
         if len(output_nodes) > MAX_OUTPUTS:
             self.error(get("outputs"), "E005", f"outputs: {len(output_nodes)} outputs; a show drives at most "
@@ -644,7 +644,7 @@ class _Reader:
             else:
                 values["region"] = None
         if "fit" in f:
-            values["fit"] = self.choice(f["fit"][1], f"{where}.fit", ("fit", "fill", "stretch"))
+            values["fit"] = self.choice(f["fit"][1], f"{where}.fit", FIT_MODES)
         if "chain" in f:
             values["chain"] = self.chain(f["chain"][1], f"{where}.chain")
         if any(v is None for v in values.values()):

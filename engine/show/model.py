@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import Literal, Union
 
+from engine.defaults import DEFAULT_FIT, DEFAULT_LIVE_SIZE
 from engine.latent.spec import Keyframe
 
 ContinueMode = Literal["none", "auto-continue", "auto-follow"]
@@ -111,11 +112,11 @@ class ParamDecl:
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    size: tuple[int, int] = (1280, 720)
+    size: tuple[int, int] = DEFAULT_LIVE_SIZE
     screen: int = 0
     fullscreen: bool = False
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
-    fit: str = "fill"
+    fit: str = DEFAULT_FIT
     chain: tuple[str, ...] | None = None  # None = the show's chain
 
 
