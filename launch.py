@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--chain", default=None, metavar="A+B+...",
                       help="effect chain from shaders/, in order, live and offline alike (default: the show's, else "
                            f"{'+'.join(DEFAULT_CHAIN)}; '' for none; an effect left at its resting values costs nothing)")
+    live.add_argument("--render-scale", type=render_scale, default=None, metavar="auto|0.25..1",
+                      help="draw the effects at this share of each output's pixels, then scale up (auto: where GL "
+                           "renders on the CPU, live, about two pixels per model pixel; 1 elsewhere and offline)")
     live.add_argument("--shaders", default=SHIPPED_SHADERS, help="folder of the GLSL effects (hot-reloaded)")
 
     out = p.add_argument_group("output")
@@ -324,6 +327,13 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_scale(text: str) -> float | None:
+    """'auto' (None) or a share of the output's pixels, 0.25..1."""
+    if text == "auto":
+        return None
+    return number(float, 0.25, 1.0)(text)
+
+
 def parse_chain(text: str) -> list[str]:
     """'a+b+c' as effect names ('' is no effects)."""
     return [name for name in text.split("+") if name]
@@ -344,7 +354,8 @@ def session_config(args: argparse.Namespace) -> Any:
         size=args.size, outputs=tuple(args.outputs), headless=args.headless, fullscreen=args.fullscreen,
         screen=args.screen, hud=args.hud, max_fps=getattr(args, "max_fps", None),
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
-        heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator)
+        heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
+        render_scale=args.render_scale)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ display rate (30 fps, the cap where GL renders on the CPU). Figures, all medians
 * ``generator_fps_standalone``: the generator alone in this process, with every core (its baseline, measured
   in the same run, just before the loop);
 * ``generator_fps_live``: generated frames per second while the loop runs (median of one-second windows), and
-  ``share``, its ratio to the standalone rate (the goal: at least 65% without effects, 40% with the demo's);
+  ``share``, its ratio to the standalone rate (the goal: at least 65% without effects, 40% with the demo's),
+  and ``share_of_useful``, its ratio to the most that can be shown: the standalone rate or the display rate,
+  whichever is lower (the loop asks for one frame per display frame; more would never be seen);
 * ``display_fps`` and ``display_busy_ms`` (the display thread's work per frame: routing, cues, compositing,
   the read-back);
 * ``latency_ms``: ``gen.psi`` jumps from 0.7 to 0.0 with the walk held still, until the first displayed frame
@@ -56,9 +58,10 @@ DEMO_EFFECTS = {"feedback.amount": 0.6, "kaleidoscope.amount": 1.0, "vignette.am
 def standalone_fps(G: Generator, model: str, walker: LatentWalker, seconds: float) -> tuple[float, int]:
     """The generator alone, with the threads the engine measures for it when it has the machine."""
     plan = plan_cpu(G, model, reserved=0) if G.device.type == "cpu" else None
-    before = torch.get_num_threads()
+    before = torch.get_num_threads(), G.precision
     if plan is not None:
         torch.set_num_threads(plan.threads)
+        G.set_precision(plan.precision)
     synthesizer = FrameSynthesizer(G)
     synthesizer.render(walker.frame_at(0.0))
     times = []
@@ -67,17 +70,18 @@ def standalone_fps(G: Generator, model: str, walker: LatentWalker, seconds: floa
         t0 = time.perf_counter()
         synthesizer.render(walker.frame_at(len(times) * 0.03))
         times.append(time.perf_counter() - t0)
-    torch.set_num_threads(before)
-    return 1.0 / statistics.median(times), plan.threads if plan is not None else before
+    torch.set_num_threads(before[0])
+    G.set_precision(before[1])
+    return 1.0 / statistics.median(times), plan.threads if plan is not None else before[0]
 
 
 def run(name: str, G: Generator, model: str, producer: str, effects: str, size: tuple[int, int], seconds: float,
-        trials: int, display_fps: float) -> dict[str, Any]:
+        trials: int, display_fps: float, threads: int | None = None) -> dict[str, Any]:
     walker = LatentWalker(G, WalkSettings(keyframes=tuple(Keyframe(seed=s) for s in range(4)),
                                           seconds_per_keyframe=2.0))
     alone, alone_threads = standalone_fps(G, model, walker, seconds=min(seconds, 4.0))
-    config = SessionConfig(model=model, headless=True, size=size, max_fps=display_fps, fit="fit",
-                           generator=producer)
+    config = SessionConfig(model=model, headless=True, size=size, max_fps=display_fps,
+                           generator=producer, threads=threads)
     engine = Session.from_parts(G, walker=walker, config=config).open_live()  # as launch.py --headless builds it
     output, params = engine.outputs[0], engine.params
     for key, value in (DEMO_EFFECTS if effects == "demo" else {}).items():
@@ -133,6 +137,8 @@ def run(name: str, G: Generator, model: str, producer: str, effects: str, size: 
                     latencies.append((time.perf_counter() - changed_at) * 1000)
                     break
         threads_live = getattr(engine.worker, "threads", torch.get_num_threads())
+        precision_live = getattr(engine.worker, "precision", G.precision)
+        work = output.compositor.work_size
     finally:
         engine.close()
     live = statistics.median(generated) if generated else 0.0
@@ -142,8 +148,10 @@ def run(name: str, G: Generator, model: str, producer: str, effects: str, size: 
             "display_busy_ms": round(statistics.median(frame_ms), 2) if frame_ms else 0.0,
             "generator_fps_live": round(live, 2), "generator_fps_standalone": round(alone, 2),
             "share": round(live / alone, 3) if alone else 0.0,
+            "share_of_useful": round(live / min(alone, display_fps), 3) if alone else 0.0,
             "latency_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "threads_standalone": alone_threads, "threads_live": threads_live, "precision": G.precision}
+            "threads_standalone": alone_threads, "threads_live": threads_live, "precision_live": precision_live,
+            "effects_drawn_at": f"{work[0]}x{work[1]}"}
 
 
 def main() -> None:
@@ -155,6 +163,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5, help="latency trials per run")
     parser.add_argument("--size", default="1280x720", help="output size")
     parser.add_argument("--display-fps", type=float, default=30.0, help="the live loop's frame-rate target")
+    parser.add_argument("--threads", type=int, default=None, help="the live generator's threads (default: measured)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -172,7 +181,7 @@ def main() -> None:
             for producer in args.producers.split(","):
                 for effects in args.effects.split(","):
                     result = run(name, G, model, producer, effects, size, args.seconds, args.trials,  # type: ignore[arg-type]
-                                 args.display_fps)
+                                 args.display_fps, args.threads)
                     runs.append(result)
                     if not args.json:
                         print(f"{name:>8} {producer:>8} effects {effects:<5} display {result['display_fps']:5.1f} fps "

@@ -28,8 +28,14 @@ class Keyboard(Controller):
 
     name = "keyboard"
 
-    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
-        keymap = dict(DEFAULT_KEYS if keys is None else keys)
+    def __init__(self, keys: Mapping[str, str] | None = None, replace: bool = False) -> None:
+        """``keys`` change the default map (``none`` frees a key), or replace it with ``replace``."""
+        keymap = {} if replace else dict(DEFAULT_KEYS)
+        for key, command in (keys or {}).items():
+            if command == "none":
+                keymap.pop(key, None)
+            else:
+                keymap[key] = command
         unknown = sorted(c for c in keymap.values() if c not in COMMANDS)
         if unknown:
             raise ValueError(f"keyboard map: unknown commands {unknown}; expected some of {COMMANDS}")

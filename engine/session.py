@@ -101,6 +101,8 @@ class SessionConfig:
     heartbeat_fd: int | None = None
     record: str | None = None                    # --record FILE: the performance, for --replay
     generator: str = "auto"                      # thread / process / auto (a process where GL runs on the CPU)
+    render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
+                                                 # software GL as render_scale_for says, else 1
 
 
 class Session:
@@ -346,13 +348,14 @@ class Session:
                 # One vsync'd window paces the loop; the others flip without waiting (see WindowOutput).
                 outputs = [WindowOutput(c.shaders, params, spec, vsync=i == 0, shader_budget_ms=c.shader_budget_ms)
                            for i, spec in enumerate(specs)]
+            self._scale_outputs(outputs, is_software_gl(outputs[0].ctx))
             max_fps = c.max_fps
             if max_fps is None:
                 max_fps = SOFTWARE_GL_FPS if is_software_gl(outputs[0].ctx) else DEFAULT_FPS
                 if max_fps == SOFTWARE_GL_FPS:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
-            keyboard = Keyboard()
+            keyboard = Keyboard(**self._controller_options("keyboard"))
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
                                   controllers=[keyboard])
         except BaseException:
@@ -426,8 +429,8 @@ class Session:
         size, total = self.render_plan(settings, go_at)
         params = self._params()
         ctx = shared_egl_context()
-        out = HeadlessOutput(ctx, self.config.shaders, params, self.output_specs(render_size=size)[0],
-                             shader_budget_ms=OFFLINE_SHADER_BUDGET_MS)
+        spec = dataclasses.replace(self.output_specs(render_size=size)[0], render_scale=self.config.render_scale or 1.0)
+        out = HeadlessOutput(ctx, self.config.shaders, params, spec, shader_budget_ms=OFFLINE_SHADER_BUDGET_MS)
         self._tune(reserved=(1 if is_software_gl(ctx) else 0) + 1)    # + the encoder (or the PNG writer)
         clock = FrameClock(settings.fps)
         engine = self._engine([out], params, SyncWorker(FrameSynthesizer(self.G)), clock, settings.fps)
@@ -497,6 +500,26 @@ class Session:
         log.info("generator in its own process")
         return ProcessWorker(self.G, model=self._model_name(), device=self.G.device.type, precision=precision,
                              threads=threads)
+
+    def _controller_options(self, name: str) -> dict[str, Any]:
+        """A controller's options from the show's ``inputs:`` section (validated when the show loaded)."""
+        options = self.show.inputs.get(name) if self.show is not None else None
+        return dict(options) if isinstance(options, dict) else {}
+
+    def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:
+        """Live, where GL renders on the CPU, the effects run at the render scale that keeps about two work
+        pixels per model pixel (engine.gl.outputs.render_scale_for); --render-scale sets it everywhere."""
+        from engine.gl.outputs import render_scale_for
+        assert self.G is not None
+        for output in outputs:
+            scale = self.config.render_scale
+            if scale is None:
+                scale = render_scale_for(output.compositor.output_size, output.spec.fit, self.G.img_resolution) \
+                    if software_gl else 1.0
+            if scale < 1.0 and self.config.render_scale is None:
+                w, h = output.compositor.output_size
+                log.info("effects drawn at %.2f of %dx%d (software GL; --render-scale 1 for full size)", scale, w, h)
+            output.set_render_scale(scale)
 
     def _model_name(self) -> str:
         return self.show.model if self.show is not None else self.config.model

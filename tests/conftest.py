@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -15,6 +18,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 collect_ignore = ["gl/window_session.py"]
 sys.path.insert(0, str(ROOT))
 torch.set_num_threads(2)
+# The engine caches its CPU measurements (engine/tuning.py) under $XDG_CACHE_HOME: the tests' own, throwaway
+# cache (launch.py subprocesses inherit it), never the user's.
+_CACHE = tempfile.mkdtemp(prefix="latentstage-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 FIXTURES = pathlib.Path(os.environ.get("LATENTSTAGE_FIXTURES", ROOT.parent / "shared" / "fixtures"))
 TINY_PKL = FIXTURES / "stylegan2-ada" / "tiny.pkl"

@@ -70,3 +70,14 @@ def test_each_default_comes_from_one_place(default_generator):
     given = Session.from_parts(default_generator, config=SessionConfig(chain=(), fit="fit"))
     (spec,) = given.output_specs()
     assert spec.chain == () and spec.fit == "fit"          # an empty chain is a chain: no effects
+
+
+def test_the_show_inputs_build_the_controllers(tmp_path):
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW.replace("cues:", "inputs: {keyboard: {keys: {g: go, space: none}}}\ncues:"))
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    try:
+        (keyboard,) = engine.controllers
+        assert keyboard.command_for("g") == "go" and keyboard.command_for("space") is None
+    finally:
+        engine.close()

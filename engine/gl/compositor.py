@@ -95,11 +95,15 @@ class Compositor:
     """Draws one output. Owns its textures (through ``gl``); shares the shader library of its context."""
 
     def __init__(self, gl: GLResources, shaders: ShaderLibrary, output_size: tuple[int, int],
-                 layout: Layout | None = None, chain: Sequence[str] = DEFAULT_CHAIN) -> None:
+                 layout: Layout | None = None, chain: Sequence[str] = DEFAULT_CHAIN,
+                 work_size: tuple[int, int] | None = None) -> None:
         self.gl = gl
         self.ctx = gl.ctx
         self.shaders = shaders
         self.output_size = output_size
+        # The blend and the effects draw at the work size; the last pass scales up to the output (and adds
+        # the HUD at full resolution). Smaller than the output where GL runs on the CPU (render_scale_for).
+        self.work_size = work_size or output_size
         self.layout = layout or Layout(canvas_size=output_size)
         self._chain = list(chain)
         self._render_error: str | None = None
@@ -107,7 +111,7 @@ class Compositor:
         self._frames: list[moderngl.Texture] = []
         self._sequences: list[int] = []
         self._arrivals: list[float] = []
-        self._stage = [gl.target(output_size), gl.target(output_size)]
+        self._stage = [gl.target(self.work_size), gl.target(self.work_size)]
         self._history: dict[str, tuple[RenderTarget, RenderTarget]] = {}
         self._overlay: moderngl.Texture | None = None
         self.last_weight = 1.0
@@ -208,7 +212,7 @@ class Compositor:
         """This effect's two feedback targets (made once; they swap roles every frame)."""
         pair = self._history.get(name)
         if pair is None:
-            pair = (self.gl.target(self.output_size), self.gl.target(self.output_size))
+            pair = (self.gl.target(self.work_size), self.gl.target(self.work_size))
             self._history[name] = pair
         return pair
 
@@ -240,7 +244,7 @@ class Compositor:
             if previous is not None:
                 previous.texture.use(1)
                 _set(prog, "u_history", 1)
-            _set(prog, "u_resolution", self.output_size)
+            _set(prog, "u_resolution", self.work_size)
             _set(prog, "u_time", time_uniform)
             for spec in effect.params:
                 _set(prog, spec.key.split(".", 1)[1], params.get(spec.key, spec.default))

@@ -46,8 +46,11 @@ class OutputSpec:
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # part of the canvas: x, y, w, h (y up)
     fit: str = DEFAULT_FIT                                         # fit / fill / stretch
     chain: tuple[str, ...] = DEFAULT_CHAIN                         # effect files from shaders/, in order
+    render_scale: float = 1.0      # effects run at this share of the output's pixels (see render_scale_for)
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.render_scale, (int, float)) and MIN_RENDER_SCALE <= self.render_scale <= 1.0):
+            raise ValueError(f"render scale must be {MIN_RENDER_SCALE}..1, got {self.render_scale!r}")
         w, h = self.size
         if not (isinstance(w, int) and isinstance(h, int) and 16 <= w <= MAX_OUTPUT_SIDE and 16 <= h <= MAX_OUTPUT_SIDE):
             raise ValueError(f"output size must be 16..{MAX_OUTPUT_SIDE} pixels a side, got {w}x{h}")
@@ -81,7 +84,21 @@ class Output(abc.ABC):
         layout = Layout(canvas_size=self.spec.canvas_size(), region=self.spec.region, fit=self.spec.fit)
         self.target = self.gl.target(size)
         self.shaders.size = size
-        self.compositor = Compositor(self.gl, self.shaders, size, layout, self.spec.chain)
+        scale = self.spec.render_scale
+        work = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
+        self.compositor = Compositor(self.gl, self.shaders, size, layout, self.spec.chain, work_size=work)
+
+    def set_render_scale(self, scale: float) -> None:
+        """Run the effects at another share of the output's pixels (the compositor is rebuilt; feedback
+        trails start afresh)."""
+        if scale == self.spec.render_scale:
+            return
+        self.spec = dataclasses.replace(self.spec, render_scale=scale)
+        chain = self.compositor.chain
+        self.compositor.release()
+        self.gl.release(self.target)
+        self._build(self.compositor.output_size)
+        self.compositor.chain = chain
 
     def resize(self, size: tuple[int, int]) -> None:
         if size == self.compositor.output_size or min(size) < 1:
@@ -113,6 +130,24 @@ class Output(abc.ABC):
         self.compositor.release()
         self.shaders.release()
         self.gl.release_all()
+
+
+MIN_RENDER_SCALE = 0.25
+
+
+def render_scale_for(size: tuple[int, int], fit: str, image_resolution: int, density: float = 2.0) -> float:
+    """The render scale at which the effects still have ``density`` work pixels per model pixel where the
+    model image is shown (never above 1): a 256² model filling a 1280×720 output needs no more than 512
+    pixels across, 0.4 of the output. Where GL renders on the CPU, the effect passes cost in proportion to
+    their pixels, so this is what lets the display hold its rate and leaves the generator its cores.
+
+    >>> render_scale_for((1280, 720), "fill", 256)
+    0.4
+    >>> render_scale_for((1920, 1080), "fit", 1024)
+    1.0
+    """
+    shown = min(size) if fit == "fit" else max(size)
+    return round(max(MIN_RENDER_SCALE, min(1.0, density * image_resolution / shown)), 3)
 
 
 def is_software_gl(ctx: moderngl.Context) -> bool:

@@ -54,6 +54,7 @@ MAX_SEED = 2 ** 32 - 1
 MAX_WALK_KEYFRAMES = 10_000
 MAX_SHOW_KEYFRAMES = 100_000     # keyframes in all the walks of one file
 MAX_OUTPUTS = 16
+MAX_KEYS = 128                   # keys in a show's keyboard map
 MAX_CHAIN = 16                   # effects in one chain (each is a full-screen pass per frame)
 _OSC_RESERVED = set("#*,/?[]{}")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
@@ -411,6 +412,40 @@ class _Reader:
             return None
         return WalkAction(**values)
 
+    def keyboard(self, node: Node, where: str) -> dict[str, str] | None:
+        """``keys: {g: go, x: panic, space: none}``: the default key map with these changes (``none`` frees a
+        key). Key names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
+        from engine.inputs import COMMANDS
+        fields = self.mapping(node, where, ("keys",), required=("keys",))
+        if "keys" not in fields:
+            return None
+        entries = fields["keys"][1]
+        if not isinstance(entries, yaml.MappingNode):
+            self.error(entries, "E011", f"{where}.keys: expected a mapping of key: command, found {_kind(entries)}")
+            return None
+        keys: dict[str, str] = {}
+        ok = True
+        for key_node, value_node in entries.value[:MAX_KEYS]:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+            if not re.fullmatch(r"[a-z0-9_]{1,24}", str(key)):
+                self.error(key_node, "E016", f"{where}.keys: '{_clip(str(key))}' is not a key name (lower case, "
+                                             "like space, up, a, _1, f5)")
+                ok = False
+                continue
+            if key in ("f", "f11"):
+                self.error(key_node, "E016", f"{where}.keys: '{key}' toggles fullscreen in the window")
+                ok = False
+                continue
+            command = self.choice(value_node, f"{where}.keys.{key}", (*COMMANDS, "none"))
+            if command is None:
+                ok = False
+            else:
+                keys[key] = command
+        if len(entries.value) > MAX_KEYS:
+            self.error(entries, "E005", f"{where}.keys: {len(entries.value)} keys; at most {MAX_KEYS}")
+            ok = False
+        return keys if ok else None
+
     def resolve(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.normpath(os.path.join(os.path.dirname(self.path), path))
 
@@ -592,7 +627,11 @@ class _Reader:
             WalkAction(keyframes=tuple(Keyframe(seed=s) for s in range(8)), transition=0.0)
         inputs: dict[str, object] = {}
         if get("inputs") is not None:
-            self.mapping(get("inputs"), "inputs", ())  # no input families are defined yet: any key is unknown
+            families = self.mapping(get("inputs"), "inputs", ("keyboard",))   # OSC, MIDI, audio: their issues
+            if "keyboard" in families:
+                keys = self.keyboard(families["keyboard"][1], "inputs.keyboard")
+                if keys is not None:
+                    inputs["keyboard"] = {"keys": keys}
         panic_time, panic_rest = 2.0, {}
         if get("panic") is not None:
             pf = self.mapping(get("panic"), "panic", ("time", "rest"))

@@ -11,12 +11,9 @@ import pytest
 from engine.generate import FrameSynthesizer
 from engine.latent import Keyframe, LatentWalker, WalkSettings
 from engine.live import LiveEngine
-from engine.gl.outputs import HeadlessOutput, OutputSpec
-from engine.params import ParamStore
-from engine.worker import GeneratorWorker
+from engine.gl.outputs import HeadlessOutput
+from engine.session import Session, SessionConfig
 from tests.conftest import ROOT
-
-SHADERS = str(ROOT / "shaders")
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,13 @@ class FlakySynthesizer(FrameSynthesizer):
         return super().render(frame)
 
 
-def headless_engine(gl, walker, synthesizer=None, size=(320, 180)) -> tuple[LiveEngine, HeadlessOutput]:
-    params = ParamStore()
-    output = HeadlessOutput(gl, SHADERS, params, OutputSpec(size=size))
-    worker = GeneratorWorker(synthesizer or FrameSynthesizer(walker.G))
-    return LiveEngine(walker, worker, [output], params, max_fps=60), output
+def headless_engine(gl, walker, synthesizer=None, size=(320, 180), **config) -> tuple[LiveEngine, HeadlessOutput]:
+    """The engine as ``launch.py --headless`` builds it (through the session), on a generator thread."""
+    settings = dict(headless=True, size=size, max_fps=60, generator="thread", fit="fit") | config
+    engine = Session.from_parts(walker.G, walker=walker, config=SessionConfig(**settings)).open_live()
+    if synthesizer is not None:
+        engine.worker.synthesizer = synthesizer
+    return engine, engine.outputs[0]
 
 
 def wait_for_frames(engine: LiveEngine, count: int, timeout: float = 30.0) -> None:
@@ -130,3 +129,27 @@ def test_the_hud_grows_with_the_output(gl, walker):
         sizes[size[1]] = engine._overlay(0.0).shape
         engine.close()
     assert sizes[2160][0] >= 2.5 * sizes[720][0] and sizes[2160][1] == 3 * sizes[720][1]
+
+
+def test_software_gl_draws_the_effects_at_a_render_scale_and_the_picture_barely_changes(gl, walker):
+    """Where GL renders on the CPU, a 256² model filling 1280×720 needs effects at 0.4 of the pixels; the
+    output stays full size and differs from the full-scale picture only by resampling."""
+    pictures = {}
+    for scale in (None, 1.0):
+        engine, output = headless_engine(gl, walker, size=(1280, 720), fit="fill", render_scale=scale,
+                                         chain=("vignette", "colour_grade"))
+        try:
+            engine.params.set("vignette.amount", 0.8, immediate=True)
+            engine.params.set("colour_grade.saturation", 1.6, immediate=True)
+            engine.params.set("walk.speed", 0.0)
+            engine.worker.start()
+            wait_for_frames(engine, 1)
+            for _ in range(3):
+                engine.frame()
+            pictures[scale] = output.read().astype(int)
+            work = output.compositor.work_size
+        finally:
+            engine.close()
+        assert work == ((512, 288) if scale is None else (1280, 720))
+    assert pictures[None].shape == pictures[1.0].shape == (720, 1280, 3)
+    assert np.abs(pictures[None] - pictures[1.0]).mean() < 3.0

@@ -119,3 +119,32 @@ def test_latent_paths_are_relative_to_the_show(tmp_path):
     # one keyframe per row of the file, then the seeds
     assert [k.path for k in show.walk.keyframes[:3]] == [str(tmp_path / "w" / "a.npz")] * 3
     assert [k.row for k in show.walk.keyframes[:3]] == [0, 1, 2] and show.walk.keyframes[3].seed == 1
+
+
+def test_a_show_changes_the_keyboard_map(tmp_path):
+    show = load_show(write(tmp_path, """
+        format: 1
+        inputs:
+          keyboard: {keys: {g: go, x: panic, space: none}}
+        cues: [{id: a, actions: []}]
+        """))
+    from controllers import create
+    keyboard = create("keyboard", **show.inputs["keyboard"])
+    assert keyboard.command_for("g") == "go" and keyboard.command_for("x") == "panic"
+    assert keyboard.command_for("space") is None and keyboard.command_for("p") == "panic"   # the rest stays
+
+
+@pytest.mark.parametrize("keys, line, words", [
+    ("{G: go}", 3, "'G' is not a key name"),
+    ("{g: self-destruct}", 3, "inputs.keyboard.keys.g: 'self-destruct' is not one of go, stop"),
+    ("{f: go}", 3, "'f' toggles fullscreen"),
+    ("[g, go]", 3, "expected a mapping of key: command"),
+])
+def test_a_bad_keyboard_map_is_refused_with_its_line(tmp_path, keys, line, words):
+    errors = errors_of(tmp_path, f"""
+        format: 1
+        inputs:
+          keyboard: {{keys: {keys}}}
+        cues: [{{id: a, actions: []}}]
+        """)
+    assert len(errors) == 1 and errors[0].line == line and words in str(errors[0]), errors
