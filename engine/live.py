@@ -239,6 +239,9 @@ class LiveEngine:
         if self.runner is not None:
             self._guard("cues", self.runner.update, now, self.walk_time)
             values = self.params.snapshot()  # fades changed parameters for this frame
+            messages = self.runner.messages
+            while messages:                  # the cue list's news (a clock cue, a takeover) for the HUD
+                self._note(messages.popleft(), logging.INFO)
         request = self._guard("walk", self.source.frame_at, self.walk_time, values["gen.psi"])
         if request is not None:
             self.worker.request(request)

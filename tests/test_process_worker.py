@@ -33,7 +33,7 @@ def wait_for(predicate, timeout: float = 120.0):
 
 
 def test_frames_match_the_thread_worker_and_the_newest_request_wins(default_generator, walker):
-    worker = ProcessWorker(default_generator, model="default", threads=1).start()
+    worker = ProcessWorker(default_generator, model="default", precision=default_generator.precision, threads=1).start()
     try:
         frame = walker.frame_at(1.25)
         worker.request(frame)
@@ -51,7 +51,7 @@ def test_frames_match_the_thread_worker_and_the_newest_request_wins(default_gene
 
 
 def test_a_killed_process_is_restarted_and_the_last_frame_stays(default_generator, walker):
-    worker = ProcessWorker(default_generator, model="default", threads=1).start()
+    worker = ProcessWorker(default_generator, model="default", precision=default_generator.precision, threads=1).start()
     try:
         worker.request(walker.frame_at(0.5))
         before = wait_for(worker.frames.latest)
@@ -65,7 +65,7 @@ def test_a_killed_process_is_restarted_and_the_last_frame_stays(default_generato
 
 
 def test_stopping_leaves_no_process_thread_or_shared_memory(default_generator, walker):
-    worker = ProcessWorker(default_generator, model="default", threads=1).start()
+    worker = ProcessWorker(default_generator, model="default", precision=default_generator.precision, threads=1).start()
     names = [worker._request.name, worker._slots.name]
     worker.request(walker.frame_at(0.1))
     wait_for(worker.frames.latest)
@@ -78,7 +78,7 @@ def test_stopping_leaves_no_process_thread_or_shared_memory(default_generator, w
 def test_a_hung_process_never_blocks_a_request(default_generator, walker):
     """A child stopped dead (SIGSTOP) holds nothing the display thread waits for: thousands of requests
     (far more wakes than the pipe holds) all return, and the newest is answered once it runs again."""
-    worker = ProcessWorker(default_generator, model="default", threads=1).start()
+    worker = ProcessWorker(default_generator, model="default", precision=default_generator.precision, threads=1).start()
     try:
         worker.request(walker.frame_at(0.5))
         wait_for(worker.frames.latest)

@@ -81,3 +81,21 @@ def test_the_show_inputs_build_the_controllers(tmp_path):
         assert keyboard.command_for("g") == "go" and keyboard.command_for("space") is None
     finally:
         engine.close()
+
+
+def test_a_takeover_during_a_fade_is_on_the_hud(tmp_path):
+    from engine.inputs import InputEvent
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW.replace("cues: [{id: a, actions: []}]",
+                                 "cues: [{id: a, actions: [{fade: {param: vignette.amount, to: 0.1, time: 30}}]}]"))
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    try:
+        engine.post(InputEvent(engine.clock.now(), "keyboard", "command", "go"))
+        engine.frame()
+        engine.post(InputEvent(engine.clock.now(), "osc", "set", "vignette.amount", 0.7))
+        for _ in range(3):
+            engine.frame()
+        assert any("vignette.amount: taken over by osc" in m for m in engine.messages)
+        assert engine.params.get("vignette.amount") == pytest.approx(0.7)
+    finally:
+        engine.close()
