@@ -208,6 +208,10 @@ class Session:
                 raise SessionError(f"{recording.path}: the recorded walk settings do not fit ({exc})") from None
         # What the live run drew with, unless this replay says otherwise (--chain, --fit).
         chain, fit = recording.settings.get("chain"), recording.settings.get("fit")
+        from engine.gl.glsl import is_shader_name
+        if chain is not None and not (isinstance(chain, list) and len(chain) <= 16
+                                      and all(isinstance(v, str) and is_shader_name(v) for v in chain)):
+            raise SessionError(f"{recording.path}: the recorded chain is not a list of at most 16 effect names")
         self.config = dataclasses.replace(
             self.config, model=model, show=None, walk=walk_config,
             chain=self.config.chain if self.config.chain is not None or not isinstance(chain, list)

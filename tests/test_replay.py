@@ -183,3 +183,12 @@ def test_a_recorded_shader_name_cannot_leave_its_folder(tmp_path):
     recorder.close(1.0)
     with pytest.raises(RecordingError, match=r"set.jsonl:2: '../../etc/evil' is not an effect name"):
         read_recording(str(path))
+
+
+def test_a_recorded_chain_must_be_effect_names(tmp_path):
+    from engine.recording import Recorder
+    path = tmp_path / "set.jsonl"
+    recorder = Recorder(str(path), model="default", settings={"chain": ["vignette", "../../../etc/passwd"]})
+    recorder.close(1.0)
+    with pytest.raises(SessionError, match="recorded chain is not a list of at most 16 effect names"):
+        Session(SessionConfig(headless=True)).load_replay(read_recording(str(path)))
