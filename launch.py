@@ -237,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--chain", default=None, metavar="A+B+...",
                       help="effect chain from shaders/, in order, live and offline alike (default: the show's, else "
                            f"{'+'.join(DEFAULT_CHAIN)}; '' for none; an effect left at its resting values costs nothing)")
+    live.add_argument("--osc", type=osc_endpoint, default=None, metavar="[HOST:]PORT",
+                      help="listen for OSC there (HOST defaults to 127.0.0.1; 0.0.0.0 for every interface); the "
+                           "namespace is in the README: /param/group/name, /show/go, ...")
+    live.add_argument("--osc-allow", action="append", default=[], metavar="IP", type=ip_address,
+                      help="only listen to OSC from this sender (repeatable)")
     live.add_argument("--render-scale", type=render_scale, default=None, metavar="auto|0.25..1",
                       help="draw the effects at this share of each output's pixels, then scale up (auto: where GL "
                            "renders on the CPU, live, about two pixels per model pixel; 1 elsewhere and offline)")
@@ -327,6 +332,22 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
+def osc_endpoint(text: str) -> tuple[str, int]:
+    from controllers.osc import parse_endpoint
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ip_address(text: str) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IP address, got {text[:60]!r}") from None
+
+
 def render_scale(text: str) -> float | None:
     """'auto' (None) or a share of the output's pixels, 0.25..1."""
     if text == "auto":
@@ -355,7 +376,7 @@ def session_config(args: argparse.Namespace) -> Any:
         screen=args.screen, hud=args.hud, max_fps=getattr(args, "max_fps", None),
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
         heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
-        render_scale=args.render_scale)
+        render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Input families that steer the engine: keyboard now; OSC, MIDI, audio, biofeedback and webcam next.
+"""Input families that steer the engine: keyboard and OSC now; MIDI, audio, biofeedback and webcam next.
 
 Each controller posts timestamped :class:`~engine.inputs.InputEvent` s and never calls the generator, the
 parameters or GL directly (DESIGN.md, section 1). :data:`REGISTRY` names them, so a show's ``inputs:`` and the
@@ -11,8 +11,9 @@ from typing import Any
 
 from controllers.base import Controller, Post
 from controllers.keyboard import Keyboard
+from controllers.osc import OscInput
 
-REGISTRY: dict[str, type[Controller]] = {"keyboard": Keyboard}
+REGISTRY: dict[str, type[Controller]] = {"keyboard": Keyboard, "osc": OscInput}
 
 
 def create(name: str, **options: Any) -> Controller:
@@ -24,4 +25,4 @@ def create(name: str, **options: Any) -> Controller:
     return kind(**options)
 
 
-__all__ = ["Controller", "Keyboard", "Post", "REGISTRY", "create"]
+__all__ = ["Controller", "Keyboard", "OscInput", "Post", "REGISTRY", "create"]

@@ -404,6 +404,7 @@ class LiveEngine:
                 standby = self.runner.standby
                 running = ", ".join(r.cue.id for r in self.runner.running) or "-"
                 lines.append(f"standby {standby.label if standby else '(end)'}   running {running}")
+            lines.extend(c.status()[:80] for c in self.controllers if c.name != "keyboard")
             recent = status.recent_error()
             if recent:
                 lines.append("! generator: " + recent[:70])

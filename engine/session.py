@@ -101,6 +101,8 @@ class SessionConfig:
     heartbeat_fd: int | None = None
     record: str | None = None                    # --record FILE: the performance, for --replay
     generator: str = "auto"                      # thread / process / auto (a process where GL runs on the CPU)
+    osc: tuple[str, int] | None = None           # --osc [HOST:]PORT: listen for OSC (else as the show's inputs say)
+    osc_allow: tuple[str, ...] = ()              # --osc-allow: the only senders listened to (empty: any)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -360,8 +362,9 @@ class Session:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
             keyboard = Keyboard(**self._controller_options("keyboard"))
+            controllers: list[Any] = [keyboard, *self._network_controllers()]
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
-                                  controllers=[keyboard])
+                                  controllers=controllers)
         except BaseException:
             for output in outputs:
                 output.close()
@@ -509,6 +512,18 @@ class Session:
         """A controller's options from the show's ``inputs:`` section (validated when the show loaded)."""
         options = self.show.inputs.get(name) if self.show is not None else None
         return dict(options) if isinstance(options, dict) else {}
+
+    def _network_controllers(self) -> list[Any]:
+        """OSC in, when the command line or the show's ``inputs: osc:`` asks for it (the command line wins)."""
+        from controllers import OscInput
+        from controllers.osc import DEFAULT_HOST, DEFAULT_PORT
+        options = self._controller_options("osc")
+        if self.config.osc is None and not options:
+            return []
+        host, port = self.config.osc if self.config.osc is not None else (
+            str(options.get("host") or DEFAULT_HOST), int(options.get("port", DEFAULT_PORT)))  # type: ignore[call-overload]
+        allow = self.config.osc_allow or tuple(options.get("allow", ()))  # type: ignore[call-overload]
+        return [OscInput(port=port, host=host, allow=allow)]
 
     def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:
         """Live, where GL renders on the CPU, the effects run at the render scale that keeps about two work

@@ -114,6 +114,8 @@ def test_list_screens_on_a_real_display(xvfb_display):
     (["--psi", "1e30"], "--psi"), (["--threads", "100000"], "--threads"), (["--crf", "99"], "--crf"),
     (["--seeds", "0-4000000000"], "at most"), (["--output", "region=0:0:5e-324:1"], "region"),
     (["--mix-layers", "8:4"], "--mix-layers"), (["--frames", "0"], "--frames"),
+    (["--osc", "nine"], "--osc"), (["--osc", "host:99999"], "--osc"), (["--osc-allow", "laptop"], "--osc-allow"),
+    (["--render-scale", "0.01"], "--render-scale"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_absurd_numbers_are_usage_errors_in_one_line(args, words):
     result = launch(*args, "--render", "/tmp/never.mp4")

@@ -412,6 +412,36 @@ class _Reader:
             return None
         return WalkAction(**values)
 
+    def osc(self, node: Node, where: str) -> dict[str, object] | None:
+        """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20]}``: where to listen, and (optionally)
+        the only senders to listen to."""
+        import ipaddress
+        fields = self.mapping(node, where, ("port", "host", "allow"))
+        values: dict[str, object] = {}
+        ok = True
+        if "port" in fields:
+            port = self.integer(fields["port"][1], f"{where}.port", minimum=0, maximum=65535)
+            ok = ok and port is not None
+            values["port"] = port
+        if "host" in fields:
+            host = self.scalar(fields["host"][1], f"{where}.host")
+            if host is not None and not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", host):
+                self.error(fields["host"][1], "E016", f"{where}.host: '{_clip(host)}' is not an address to listen on")
+                host = None
+            ok = ok and host is not None
+            values["host"] = host
+        if "allow" in fields:
+            allowed = []
+            for item in self.sequence(fields["allow"][1], f"{where}.allow")[:256]:
+                text = self.scalar(item, f"{where}.allow")
+                try:
+                    allowed.append(str(ipaddress.ip_address(text or "")))
+                except ValueError:
+                    self.error(item, "E016", f"{where}.allow: '{_clip(str(text))}' is not an IP address")
+                    ok = False
+            values["allow"] = tuple(allowed)
+        return values if ok else None
+
     def keyboard(self, node: Node, where: str) -> dict[str, str] | None:
         """``keys: {g: go, x: panic, space: none}``: the default key map with these changes (``none`` frees a
         key). Key names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
@@ -627,7 +657,11 @@ class _Reader:
             WalkAction(keyframes=tuple(Keyframe(seed=s) for s in range(8)), transition=0.0)
         inputs: dict[str, object] = {}
         if get("inputs") is not None:
-            families = self.mapping(get("inputs"), "inputs", ("keyboard",))   # OSC, MIDI, audio: their issues
+            families = self.mapping(get("inputs"), "inputs", ("keyboard", "osc"))   # MIDI, audio: to come
+            if "osc" in families:
+                osc = self.osc(families["osc"][1], "inputs.osc")
+                if osc is not None:
+                    inputs["osc"] = osc
             if "keyboard" in families:
                 keys = self.keyboard(families["keyboard"][1], "inputs.keyboard")
                 if keys is not None:

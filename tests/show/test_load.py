@@ -148,3 +148,30 @@ def test_a_bad_keyboard_map_is_refused_with_its_line(tmp_path, keys, line, words
         cues: [{{id: a, actions: []}}]
         """)
     assert len(errors) == 1 and errors[0].line == line and words in str(errors[0]), errors
+
+
+def test_a_show_says_where_osc_listens(tmp_path):
+    show = load_show(write(tmp_path, """
+        format: 1
+        inputs:
+          osc: {port: 9001, host: 0.0.0.0, allow: [192.168.1.20, "::1"]}
+        cues: [{id: a, actions: []}]
+        """))
+    assert show.inputs["osc"] == {"port": 9001, "host": "0.0.0.0", "allow": ("192.168.1.20", "::1")}
+
+
+@pytest.mark.parametrize("osc, words", [
+    ("{port: 70000}", "inputs.osc.port"),
+    ("{port: nine}", "inputs.osc.port"),
+    ("{host: 'a b'}", "is not an address to listen on"),
+    ("{allow: [my-laptop]}", "'my-laptop' is not an IP address"),
+    ("{prot: 9000}", "did you mean 'port'"),
+])
+def test_bad_osc_inputs_are_refused_with_their_line(tmp_path, osc, words):
+    errors = errors_of(tmp_path, f"""
+        format: 1
+        inputs:
+          osc: {osc}
+        cues: [{{id: a, actions: []}}]
+        """)
+    assert len(errors) == 1 and errors[0].line == 3 and words in str(errors[0]), errors

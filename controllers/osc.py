@@ -1,0 +1,257 @@
+"""OSC in: TouchDesigner, QLab-style show control, sensors and anything else that speaks Open Sound Control.
+
+One blocking UDP server on its own thread (python-osc's ``BlockingOSCUDPServer``; a thread per datagram loses
+packets at a few thousand a second), a 4 MiB receive buffer, bundle time tags never waited for. Every message
+becomes an :class:`~engine.inputs.InputEvent`; nothing here touches the engine. The namespace (DESIGN.md §3),
+which a TouchDesigner user guesses right:
+
+=====================================  =====================================================================
+``/param/{group}/{name} <value>``      set a parameter, in its own range (``/param/gen/psi 0.5``)
+``/param/{group}/{name}/norm <0..1>``  set it from a 0..1 control, through the parameter's curve
+``/param/{group}/{name}/nudge <d>``    add ``d`` to it (relative encoders, "a bit more")
+``/show/go``, ``/show/stop``,          the cue list, as QLab names them; an argument of 0 is ignored, so a
+``/show/panic``, ``/show/reset``       TouchDesigner button (1 on press, 0 on release) fires once
+``/show/cue/{id}/start``               start one cue by its id
+``/show/playhead/up``, ``.../down``    move the standby cue
+=====================================  =====================================================================
+
+Addresses that TouchDesigner sends about itself (``/_samplerate`` and every other ``/_…``) are ignored
+quietly. Everything else that is wrong — bytes that are not OSC, an unknown address, a missing, extra,
+textual, NaN or infinite value, a sender not on the allow-list — is counted, logged at a bounded rate, and
+shown on the HUD (:meth:`OscInput.status`); the show never stops for it. Values out of a parameter's range
+are clamped by the parameter store, as every input's are.
+
+    osc = OscInput(port=9000)                   # 127.0.0.1 unless a host is given
+    osc.start(engine.post, engine.clock)        # the engine does this for the controllers it was given
+    print(osc.port, osc.status())
+    osc.stop()
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import re
+import socket
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from pythonosc import osc_packet
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from engine.clock import Clock
+from engine.inputs import InputError, InputEvent
+from engine.logs import Throttle
+
+from controllers.base import Controller, Post
+
+log = logging.getLogger(__name__)
+_throttle = Throttle(log, interval=10.0)
+
+
+def _not_from_python_osc(record: logging.LogRecord) -> bool:
+    """python-osc warns on the root logger for every malformed bundle: a hostile sender would flood the log.
+    Those packets are counted and logged here, at a bounded rate, instead."""
+    return "pythonosc" not in record.pathname
+
+
+logging.getLogger().addFilter(_not_from_python_osc)
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9000
+RECEIVE_BUFFER = 4 * 2 ** 20
+MAX_DATAGRAM = 65_535
+SHOW_COMMANDS = {"go": "go", "stop": "stop", "panic": "panic", "reset": "reset"}
+_NAME = re.compile(r"[a-z0-9_]{1,64}\Z")
+_CUE_ID = re.compile(r"[^\s#*,/?\[\]{}]{1,64}\Z")
+
+
+class BadMessage(ValueError):
+    """An OSC message that cannot become an event; the message says what was received and what was expected."""
+
+
+def parse_endpoint(text: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
+    """``[HOST:]PORT`` as (host, port); ValueError with what was expected otherwise.
+
+    >>> parse_endpoint("9000"), parse_endpoint("0.0.0.0:9001")
+    (('127.0.0.1', 9000), ('0.0.0.0', 9001))
+    """
+    host, _, port_text = text.rpartition(":")
+    host = host.strip("[]") or default_host
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected [HOST:]PORT with a port 0..65535, got {text[:60]!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host):
+            raise ValueError(f"expected an IP address or a host name, got {host[:60]!r}") from None
+    return host, int(port_text)
+
+
+def message_to_event(address: str, args: Iterable[Any], time: float, source: str = "osc") -> InputEvent | None:
+    """The event an OSC message means (None for addresses that are ignored on purpose); BadMessage otherwise.
+
+    >>> message_to_event("/param/gen/psi", [0.5], 1.0)
+    InputEvent(time=1.0, source='osc', kind='set', key='gen.psi', value=0.5)
+    >>> message_to_event("/show/go", [0], 1.0) is None        # a button's release
+    True
+    """
+    values = list(args)
+    if address.startswith("/_"):
+        return None
+    parts = address.split("/")[1:] if address.startswith("/") else []
+    if len(parts) in (3, 4) and parts[0] == "param":
+        group, name = parts[1], parts[2]
+        if not (_NAME.match(group) and _NAME.match(name)):
+            raise BadMessage(f"{_clip(address)}: a parameter is /param/group/name, lower case letters, digits, _")
+        kind = "set" if len(parts) == 3 else {"norm": "norm", "nudge": "nudge"}.get(parts[3])
+        if kind is None:
+            raise BadMessage(f"{_clip(address)}: after the parameter, expected /norm or /nudge")
+        value = _one_number(address, values)
+        if kind == "norm" and not 0.0 <= value <= 1.0:
+            raise BadMessage(f"{_clip(address)}: expected a value in 0..1, got {value:g}")
+        return InputEvent(time, source, kind, f"{group}.{name}", value)
+    if len(parts) == 2 and parts[0] == "show" and parts[1] in SHOW_COMMANDS:
+        return None if _released(address, values) else InputEvent(time, source, "command", SHOW_COMMANDS[parts[1]])
+    if len(parts) == 3 and parts[:2] == ["show", "playhead"] and parts[2] in ("up", "down"):
+        return None if _released(address, values) else InputEvent(time, source, "command", parts[2])
+    if len(parts) == 4 and parts[:2] == ["show", "cue"] and parts[3] == "start":
+        if not _CUE_ID.match(parts[2]):
+            raise BadMessage(f"{_clip(address)}: not a cue id")
+        return None if _released(address, values) else InputEvent(time, source, "command", "start", parts[2])
+    raise BadMessage(f"{_clip(address)}: unknown address (expected /param/group/name, /show/go, /show/stop, "
+                     "/show/panic, /show/reset, /show/cue/ID/start, /show/playhead/up or /down)")
+
+
+def _one_number(address: str, values: list[Any]) -> float:
+    if len(values) != 1:
+        raise BadMessage(f"{_clip(address)}: expected one number, got {len(values)} values")
+    value = values[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadMessage(f"{_clip(address)}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(value) or abs(value) > 1e9:
+        raise BadMessage(f"{_clip(address)}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _released(address: str, values: list[Any]) -> bool:
+    """A trigger's argument: none or a non-zero number fires; 0 (a button let go) does not."""
+    if not values:
+        return False
+    value = _one_number(address, values[:1])
+    return value == 0.0
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    printable = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return printable + ("…" if len(text) > limit else "")
+
+
+class _Receiver(Dispatcher):
+    """The server's dispatcher: every datagram goes to :meth:`OscInput._packet` (time tags are not waited for,
+    and a packet that does not parse is counted instead of dropped silently)."""
+
+    def __init__(self, owner: OscInput) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list[Any]:
+        self.owner._packet(data, client_address)
+        return []
+
+
+class _Server(BlockingOSCUDPServer):
+    """python-osc's blocking server, except that it hands every datagram on: its own check drops what does
+    not look like OSC without a trace, and a sender spraying garbage should show on the HUD."""
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return True
+
+
+class OscInput(Controller):
+    """Listens for OSC on one UDP port (see the module docstring)."""
+
+    name = "osc"
+
+    def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, allow: Iterable[str] = ()) -> None:
+        self.host, self.port = host, port
+        self.allow = frozenset(allow)          # sender IP addresses; empty: anyone who can reach the port
+        self.messages = 0
+        self.bad = 0
+        self.ignored = 0
+        self.last_problem = ""
+        self._post: Post | None = None
+        self._clock: Clock | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self, post: Post, clock: Clock) -> None:
+        """Bind and listen (OSError if the port cannot be had: the engine reports it and goes on)."""
+        self._post, self._clock = post, clock
+        server = _Server((self.host, self.port), _Receiver(self))
+        try:
+            server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass                              # the system's maximum applies; bursts may lose packets
+        self.port = server.server_address[1]  # port 0 asks the system for a free one (tests)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"osc-in-{self.port}", daemon=True)
+        self._thread.start()
+        log.info("OSC in on %s:%d", self.host, self.port)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self._post = None
+
+    def status(self) -> str:
+        line = f"osc {self.host}:{self.port}: {self.messages} messages"
+        if self.bad:
+            line += f", {self.bad} bad (last: {self.last_problem[:50]})"
+        return line
+
+    # ------------------------------------------------------------------------------- the server's thread
+    def _packet(self, data: bytes, sender: tuple[str, int]) -> None:
+        if self.allow and sender[0] not in self.allow:
+            self._problem(f"a packet from {sender[0]}, which is not on the allow-list")
+            return
+        try:
+            messages = osc_packet.OscPacket(data[:MAX_DATAGRAM]).messages
+        except Exception:                      # ParseError, and whatever else malformed bytes provoke
+            self._problem(f"{len(data)} bytes from {sender[0]} that are not an OSC message or bundle")
+            return
+        if not messages:
+            self._problem(f"{len(data)} bytes from {sender[0]}: an OSC bundle with no message that can be read")
+            return
+        post, clock = self._post, self._clock
+        if post is None or clock is None:
+            return
+        now = clock.now()
+        for timed in messages:                 # a bundle's time tag is not waited for: now is what counts
+            message = timed.message
+            try:
+                event = message_to_event(str(message.address), message.params, now)
+            except (BadMessage, InputError) as exc:
+                self._problem(str(exc))
+                continue
+            with self._lock:
+                self.messages += 1
+            if event is None:
+                self.ignored += 1
+                continue
+            post(event)
+
+    def _problem(self, text: str) -> None:
+        with self._lock:
+            self.bad += 1
+            self.last_problem = text
+        _throttle.warning("osc:" + text.split(":", 1)[0][:40], "OSC: %s", text)

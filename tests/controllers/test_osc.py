@@ -1,0 +1,220 @@
+"""OSC in over real UDP sockets on 127.0.0.1: the namespace, bundles (never waited for), TouchDesigner's own
+addresses ignored, hostile packets counted while the server goes on, the allow-list, and the whole path from a
+packet to a parameter and a cue in a headless session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
+
+from controllers.osc import BadMessage, OscInput, message_to_event, parse_endpoint
+from engine.clock import WallClock
+from engine.session import Session, SessionConfig
+
+
+class Inbox:
+    """Where the controller posts: a thread-safe list with a wait."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.lock = threading.Lock()
+
+    def post(self, event) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def wait(self, count: int, timeout: float = 10.0) -> list:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if len(self.events) >= count:
+                    return list(self.events)
+            time.sleep(0.005)
+        raise AssertionError(f"expected {count} events, got {len(self.events)}")
+
+
+@pytest.fixture
+def osc():
+    controller, inbox = OscInput(port=0), Inbox()
+    controller.start(inbox.post, WallClock())
+    client = SimpleUDPClient("127.0.0.1", controller.port)
+    yield controller, inbox, client
+    controller.stop()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("address, args, expected", [
+    ("/param/gen/psi", [0.5], ("set", "gen.psi", 0.5)),
+    ("/param/vignette/amount", [1], ("set", "vignette.amount", 1.0)),            # ints and floats alike
+    ("/param/gen/psi/norm", [0.25], ("norm", "gen.psi", 0.25)),
+    ("/param/walk/speed/nudge", [-0.1], ("nudge", "walk.speed", -0.1)),
+    ("/show/go", [], ("command", "go", None)),
+    ("/show/go", [1], ("command", "go", None)),
+    ("/show/panic", [1.0], ("command", "panic", None)),
+    ("/show/cue/intro-2/start", [], ("command", "start", "intro-2")),
+    ("/show/playhead/down", [], ("command", "down", None)),
+])
+def test_the_namespace(address, args, expected):
+    event = message_to_event(address, args, 3.0)
+    assert (event.kind, event.key, event.value) == expected and event.source == "osc" and event.time == 3.0
+
+
+@pytest.mark.parametrize("address, args", [("/show/go", [0]), ("/show/stop", [0.0]), ("/_samplerate", [60.0]),
+                                           ("/_anything/else", ["x"])])
+def test_button_releases_and_touchdesigners_own_addresses_are_ignored(address, args):
+    assert message_to_event(address, args, 0.0) is None
+
+
+@pytest.mark.parametrize("address, args, words", [
+    ("/param/gen/psi", [], "expected one number, got 0 values"),
+    ("/param/gen/psi", [1.0, 2.0], "expected one number, got 2 values"),
+    ("/param/gen/psi", ["high"], "expected a number, got str"),
+    ("/param/gen/psi", [float("nan")], "expected a finite number"),
+    ("/param/gen/psi", [float("inf")], "expected a finite number"),
+    ("/param/gen/psi", [True], "expected a number, got bool"),
+    ("/param/gen/psi/norm", [1.5], "expected a value in 0..1"),
+    ("/param/Gen/psi", [1.0], "lower case"),
+    ("/param/gen/psi/sideways", [1.0], "expected /norm or /nudge"),
+    ("/show/cue/a*b/start", [], "not a cue id"),
+    ("/show/self-destruct", [], "unknown address"),
+    ("/" + "x" * 5000, [], "unknown address"),
+])
+def test_bad_messages_say_what_was_expected(address, args, words):
+    with pytest.raises(BadMessage, match=words) as info:
+        message_to_event(address, args, 0.0)
+    assert len(str(info.value)) < 300                       # one line, whatever came in
+
+
+def test_endpoints():
+    assert parse_endpoint("9000") == ("127.0.0.1", 9000) and parse_endpoint("0.0.0.0:7000") == ("0.0.0.0", 7000)
+    for bad in ("", "nine", "host:99999", "a b:9000", ":"):
+        with pytest.raises(ValueError):
+            parse_endpoint(bad)
+
+
+def test_messages_and_bundles_over_udp_in_order_with_time_tags_not_waited_for(osc):
+    controller, inbox, client = osc
+    client.send_message("/param/gen/psi", 0.3)
+    client.send_message("/_samplerate", 60)
+    bundle = OscBundleBuilder(time.time() + 3600)            # an hour ahead: must not be waited for
+    for address, value in (("/param/vignette/amount", 0.8), ("/show/go", 1)):
+        message = OscMessageBuilder(address)
+        message.add_arg(value)
+        bundle.add_content(message.build())
+    client.send(bundle.build())
+    events = inbox.wait(3, timeout=5)
+    assert [(e.kind, e.key) for e in events] == [("set", "gen.psi"), ("set", "vignette.amount"), ("command", "go")]
+    assert controller.messages == 4 and controller.ignored == 1 and controller.bad == 0
+
+
+def test_hostile_packets_are_counted_and_the_server_goes_on(osc):
+    controller, inbox, client = osc
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hostile = [os.urandom(n) for n in (1, 7, 64, 1500)] + [
+        b"", b"/param/gen/psi\x00\x00,q\x00\x00",                     # a type tag that does not exist
+        b"#bundle\x00" + b"\xff" * 8 + struct.pack(">i", 2 ** 30) + b"abcd",   # an element longer than the packet
+        b"/param\x00\x00,s\x00\x00" + b"A" * 1000,                          # an unterminated string
+    ]
+    for data in hostile:
+        sock.sendto(data, ("127.0.0.1", controller.port))
+    client.send_message("/param/gen/psi", float("nan"))
+    client.send_message("/param/gen/psi", "loud")
+    client.send_message("/no/such/thing", 1.0)
+    client.send_message("/param/gen/psi", 0.4)                        # and a good one after all that
+    (event,) = inbox.wait(1)
+    assert event.key == "gen.psi" and event.value == pytest.approx(0.4)       # OSC floats are 32-bit
+    wait_until(lambda: controller.bad + controller.messages >= len(hostile) + 4)
+    assert controller.bad >= len(hostile) + 2, controller.status()   # everything but the good one, and the
+    # datagram of nothing, which the kernel may not even deliver
+    assert "bad" in controller.status() and controller.status().count("\n") == 0
+    sock.close()
+
+
+def test_a_burst_arrives_complete():
+    controller, inbox = OscInput(port=0), Inbox()
+    controller.start(inbox.post, WallClock())
+    try:
+        client = SimpleUDPClient("127.0.0.1", controller.port)
+        for i in range(2000):
+            client.send_message("/param/gen/psi", i / 2000)
+        events = inbox.wait(2000, timeout=30)
+        assert [e.value for e in events] == pytest.approx([i / 2000 for i in range(2000)])   # complete, in order
+    finally:
+        controller.stop()
+
+
+def test_the_allow_list_keeps_other_senders_out():
+    controller, inbox = OscInput(port=0, allow=["10.1.2.3"]), Inbox()
+    controller.start(inbox.post, WallClock())
+    try:
+        SimpleUDPClient("127.0.0.1", controller.port).send_message("/show/go", 1)
+        wait_until(lambda: controller.bad == 1)
+        assert inbox.events == [] and "allow-list" in controller.last_problem
+    finally:
+        controller.stop()
+
+
+def test_stopping_frees_the_port_and_a_busy_port_is_an_oserror():
+    first = OscInput(port=0)
+    first.start(Inbox().post, WallClock())
+    port = first.port
+    with pytest.raises(OSError):
+        OscInput(port=port).start(Inbox().post, WallClock())
+    first.stop()
+    again = OscInput(port=port)
+    again.start(Inbox().post, WallClock())
+    again.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith("osc-in")]
+
+
+SHOW = """format: 1
+walk: {seeds: [1, 2]}
+inputs:
+  osc: {port: 0}
+cues:
+  - id: dark
+    actions: [{fade: {param: vignette.amount, to: 1.0, time: 0}}]
+"""
+
+
+def test_a_packet_reaches_the_parameter_and_the_cue_list(tmp_path):
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW)
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    try:
+        (osc,) = [c for c in engine.controllers if c.name == "osc"]
+        engine.start_controllers()
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/param/gen/psi", 0.25)
+        client.send_message("/param/walk/speed/norm", 0.0)
+        wait_until(lambda: engine.events.posted >= 2)
+        engine.frame()
+        assert engine.params.get("gen.psi") == pytest.approx(0.25) and engine.params.get("walk.speed") == 0.0
+        assert engine.params.last_write("gen.psi")[0] == "osc"
+        client.send_message("/show/cue/dark/start", 1)
+        wait_until(lambda: engine.events.posted >= 3)
+        engine.frame()
+        engine.frame()
+        assert engine.params.get("vignette.amount") == pytest.approx(1.0)
+        client.send_message("/param/no/such", 1.0)           # unknown to the engine: a fault, not a crash
+        wait_until(lambda: engine.events.posted >= 4)
+        engine.frame()
+        assert "input osc" in engine.faults
+        assert "osc 127.0.0.1" in osc.status()
+    finally:
+        engine.stop_controllers()
+        engine.close()
