@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "namespace is in the README: /param/group/name, /show/go, ...")
     live.add_argument("--osc-allow", action="append", default=[], metavar="IP", type=ip_address,
                       help="only listen to OSC from this sender (repeatable)")
+    live.add_argument("--osc-out", action="append", default=[], metavar="HOST:PORT", type=osc_endpoint,
+                      help="send OSC feedback there: parameters as they change, the standby and running cues, "
+                           "fps, errors and a heartbeat (repeatable)")
     live.add_argument("--render-scale", type=render_scale, default=None, metavar="auto|0.25..1",
                       help="draw the effects at this share of each output's pixels, then scale up (auto: where GL "
                            "renders on the CPU, live, about two pixels per model pixel; 1 elsewhere and offline)")
@@ -376,7 +379,8 @@ def session_config(args: argparse.Namespace) -> Any:
         screen=args.screen, hud=args.hud, max_fps=getattr(args, "max_fps", None),
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
         heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
-        render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow))
+        render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow),
+        osc_out=tuple(args.osc_out))
 
 
 def run(args: argparse.Namespace) -> int:

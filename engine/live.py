@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import numpy as np
 
 from engine.clock import Clock, WallClock
+from engine.feedback import Feedback, FeedbackState
 from engine.inputs import EventQueue, InputEvent, Router, SoftTakeover
 from engine.gl.hud import hud_image
 from engine.latent.walker import LatentWalker, WalkFrame
@@ -131,6 +132,7 @@ class LiveEngine:
         self.state_writer = state_writer        # writes where the show is every few seconds (for --resume)
         self.heartbeat = heartbeat              # tells a supervisor that the loop is alive
         self.controllers = list(controllers)    # inputs; each posts InputEvents (see engine.inputs)
+        self.feedback: list[Feedback] = []      # outputs of state (OSC out): offered the newest each frame
         self.events = EventQueue()              # what the controllers posted, drained once per frame
         self.router = Router()
         self.router.map("set", self._on_set)
@@ -167,12 +169,30 @@ class LiveEngine:
         self.events.post(event)
 
     def start_controllers(self) -> None:
+        """Start the inputs and the feedback sinks (one that fails is reported; the show goes on)."""
         for controller in self.controllers:
             self._guard(f"controller {controller.name}", controller.start, self.post, self.clock)
+        for sink in self.feedback:
+            self._guard("feedback", sink.start)
 
     def stop_controllers(self) -> None:
         for controller in self.controllers:
             self._guard(f"controller {controller.name}", controller.stop)
+        for sink in self.feedback:
+            self._guard("feedback", sink.stop)
+
+    def _offer_feedback(self, now: float, values: dict[str, float]) -> None:
+        runner = self.runner
+        standby = runner.standby.id if runner is not None and runner.standby is not None else None
+        running = tuple(r.cue.id for r in runner.running) if runner is not None else ()
+        errors = tuple(f"{stage}: {message}" for stage, (message, at) in self.faults.items()
+                       if now - at <= FAULT_SHOWN_SECONDS)
+        recent = self.worker.status.recent_error()
+        state = FeedbackState(now=now, values=dict(values), standby=standby, running=running,
+                              display_fps=self.stats.display_fps, generator_fps=self.stats.generator_fps,
+                              errors=errors + ((f"generator: {recent}",) if recent else ()))
+        for sink in self.feedback:
+            sink.offer(state)
 
     def _route_events(self, now: float) -> None:
         for event in self.events.drain():
@@ -249,6 +269,8 @@ class LiveEngine:
         overlay = self._guard("hud", self._overlay, now) if self.show_hud else None
         for i, output in enumerate(self.outputs):
             self._guard(f"output {i}", output.draw, now, frames, values, overlay, self.blend)
+        if self.feedback:
+            self._guard("feedback", self._offer_feedback, now, values)
         if now - self._last_poll >= self.shader_poll_seconds:
             self._last_poll = now
             for i, output in enumerate(self.outputs):
@@ -405,6 +427,7 @@ class LiveEngine:
                 running = ", ".join(r.cue.id for r in self.runner.running) or "-"
                 lines.append(f"standby {standby.label if standby else '(end)'}   running {running}")
             lines.extend(c.status()[:80] for c in self.controllers if c.name != "keyboard")
+            lines.extend(sink.status()[:80] for sink in self.feedback)
             recent = status.recent_error()
             if recent:
                 lines.append("! generator: " + recent[:70])

@@ -103,6 +103,7 @@ class SessionConfig:
     generator: str = "auto"                      # thread / process / auto (a process where GL runs on the CPU)
     osc: tuple[str, int] | None = None           # --osc [HOST:]PORT: listen for OSC (else as the show's inputs say)
     osc_allow: tuple[str, ...] = ()              # --osc-allow: the only senders listened to (empty: any)
+    osc_out: tuple[tuple[str, int], ...] = ()    # --osc-out HOST:PORT: feedback targets (else the show's)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -405,6 +406,7 @@ class Session:
             engine.show_hud = c.hud
             if c.record is not None:
                 self._start_recording(engine, c.record)
+            engine.feedback.extend(self._feedback())
             return engine
         except BaseException:
             engine.close()
@@ -524,6 +526,15 @@ class Session:
             str(options.get("host") or DEFAULT_HOST), int(options.get("port", DEFAULT_PORT)))  # type: ignore[call-overload]
         allow = self.config.osc_allow or tuple(options.get("allow", ()))  # type: ignore[call-overload]
         return [OscInput(port=port, host=host, allow=allow)]
+
+    def _feedback(self) -> list[Any]:
+        """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``."""
+        from controllers.osc import parse_endpoint
+        from controllers.osc_out import OscFeedback
+        targets = list(self.config.osc_out)
+        if not targets:
+            targets = [parse_endpoint(t) for t in self._controller_options("osc").get("out", ())]
+        return [OscFeedback(targets)] if targets else []
 
     def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:
         """Live, where GL renders on the CPU, the effects run at the render scale that keeps about two work

@@ -115,6 +115,7 @@ def test_list_screens_on_a_real_display(xvfb_display):
     (["--seeds", "0-4000000000"], "at most"), (["--output", "region=0:0:5e-324:1"], "region"),
     (["--mix-layers", "8:4"], "--mix-layers"), (["--frames", "0"], "--frames"),
     (["--osc", "nine"], "--osc"), (["--osc", "host:99999"], "--osc"), (["--osc-allow", "laptop"], "--osc-allow"),
+    (["--osc-out", "host:port"], "--osc-out"),
     (["--render-scale", "0.01"], "--render-scale"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_absurd_numbers_are_usage_errors_in_one_line(args, words):

@@ -413,10 +413,10 @@ class _Reader:
         return WalkAction(**values)
 
     def osc(self, node: Node, where: str) -> dict[str, object] | None:
-        """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20]}``: where to listen, and (optionally)
-        the only senders to listen to."""
+        """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20], out: ["192.168.1.20:9001"]}``: where to
+        listen, (optionally) the only senders to listen to, and where feedback goes."""
         import ipaddress
-        fields = self.mapping(node, where, ("port", "host", "allow"))
+        fields = self.mapping(node, where, ("port", "host", "allow", "out"))
         values: dict[str, object] = {}
         ok = True
         if "port" in fields:
@@ -440,6 +440,18 @@ class _Reader:
                     self.error(item, "E016", f"{where}.allow: '{_clip(str(text))}' is not an IP address")
                     ok = False
             values["allow"] = tuple(allowed)
+        if "out" in fields:
+            from controllers.osc import parse_endpoint
+            targets = []
+            for item in self.sequence(fields["out"][1], f"{where}.out")[:16]:
+                text = self.scalar(item, f"{where}.out")
+                try:
+                    parse_endpoint(text or "")
+                    targets.append(text or "")
+                except ValueError as exc:
+                    self.error(item, "E016", f"{where}.out: {exc}")
+                    ok = False
+            values["out"] = tuple(targets)
         return values if ok else None
 
     def keyboard(self, node: Node, where: str) -> dict[str, str] | None:

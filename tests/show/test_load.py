@@ -154,10 +154,11 @@ def test_a_show_says_where_osc_listens(tmp_path):
     show = load_show(write(tmp_path, """
         format: 1
         inputs:
-          osc: {port: 9001, host: 0.0.0.0, allow: [192.168.1.20, "::1"]}
+          osc: {port: 9001, host: 0.0.0.0, allow: [192.168.1.20, "::1"], out: ["10.0.0.5:9001"]}
         cues: [{id: a, actions: []}]
         """))
-    assert show.inputs["osc"] == {"port": 9001, "host": "0.0.0.0", "allow": ("192.168.1.20", "::1")}
+    assert show.inputs["osc"] == {"port": 9001, "host": "0.0.0.0", "allow": ("192.168.1.20", "::1"),
+                                  "out": ("10.0.0.5:9001",)}
 
 
 @pytest.mark.parametrize("osc, words", [
@@ -166,6 +167,7 @@ def test_a_show_says_where_osc_listens(tmp_path):
     ("{host: 'a b'}", "is not an address to listen on"),
     ("{allow: [my-laptop]}", "'my-laptop' is not an IP address"),
     ("{prot: 9000}", "did you mean 'port'"),
+    ("{out: ['10.0.0.5']}", "inputs.osc.out: expected [HOST:]PORT"),
 ])
 def test_bad_osc_inputs_are_refused_with_their_line(tmp_path, osc, words):
     errors = errors_of(tmp_path, f"""
