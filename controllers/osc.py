@@ -29,6 +29,7 @@ are clamped by the parameter store, as every input's are.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import math
@@ -149,6 +150,48 @@ def _clip(text: str, limit: int = 60) -> str:
     return printable + ("…" if len(text) > limit else "")
 
 
+@dataclasses.dataclass
+class OscMapping:
+    """A show's own address (``inputs: osc: map:``): one argument of it drives a parameter through an input
+    range, a curve, an inversion and smoothing, or fires a command. Validated when the show loads.
+
+    >>> m = OscMapping("/heartrate", param="walk.speed", range=(40, 180), to=(0.2, 2.0))
+    >>> m.event([110.0], now=1.0).value          # halfway up the range: halfway along the parameter
+    1.1
+    """
+
+    address: str
+    param: str | None = None
+    command: str | None = None
+    arg: int = 0
+    range: tuple[float, float] = (0.0, 1.0)      # the sender's values that mean the two ends
+    to: tuple[float, float] = (0.0, 1.0)         # the parameter values at the two ends
+    curve: str = "linear"                        # linear / square / sqrt, from the range to the parameter
+    invert: bool = False
+    smoothing: float = 0.0                       # seconds: a one-pole filter over the packets' arrival
+    _level: float | None = dataclasses.field(default=None, repr=False)
+    _at: float = dataclasses.field(default=0.0, repr=False)
+
+    def event(self, values: list[Any], now: float, source: str = "osc") -> InputEvent | None:
+        if len(values) <= self.arg:
+            raise BadMessage(f"{_clip(self.address)}: the mapping reads argument {self.arg}, the message has "
+                             f"{len(values)}")
+        if self.command is not None:
+            return None if _released(self.address, values[self.arg:self.arg + 1]) else \
+                InputEvent(now, source, "command", self.command)
+        value = _one_number(self.address, values[self.arg:self.arg + 1])
+        low, high = self.range
+        u = min(1.0, max(0.0, (value - low) / (high - low)))
+        if self.invert:
+            u = 1.0 - u
+        if self.smoothing > 0 and self._level is not None:
+            u = self._level + (u - self._level) * (1.0 - math.exp(-max(0.0, now - self._at) / self.smoothing))
+        self._level, self._at = u, now
+        shaped = u * u if self.curve == "square" else math.sqrt(u) if self.curve == "sqrt" else u
+        assert self.param is not None
+        return InputEvent(now, source, "set", self.param, self.to[0] + (self.to[1] - self.to[0]) * shaped)
+
+
 class _Receiver(Dispatcher):
     """The server's dispatcher: every datagram goes to :meth:`OscInput._packet` (time tags are not waited for,
     and a packet that does not parse is counted instead of dropped silently)."""
@@ -175,8 +218,13 @@ class OscInput(Controller):
 
     name = "osc"
 
-    def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, allow: Iterable[str] = ()) -> None:
+    def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, allow: Iterable[str] = (),
+                 mappings: Iterable[OscMapping | dict[str, Any]] = ()) -> None:
         self.host, self.port = host, port
+        self.mappings: dict[str, list[OscMapping]] = {}   # address -> the show's mappings of it (they win)
+        for m in mappings:
+            mapping = m if isinstance(m, OscMapping) else OscMapping(**m)
+            self.mappings.setdefault(mapping.address, []).append(mapping)
         self.allow = frozenset(allow)          # sender IP addresses; empty: anyone who can reach the port
         self.messages = 0
         self.bad = 0
@@ -238,17 +286,21 @@ class OscInput(Controller):
         now = clock.now()
         for timed in messages:                 # a bundle's time tag is not waited for: now is what counts
             message = timed.message
+            address = str(message.address)
             try:
-                event = message_to_event(str(message.address), message.params, now)
+                mapped = self.mappings.get(address)
+                events = [m.event(list(message.params), now) for m in mapped] if mapped else \
+                    [message_to_event(address, message.params, now)]
             except (BadMessage, InputError) as exc:
                 self._problem(str(exc))
                 continue
             with self._lock:
                 self.messages += 1
-            if event is None:
-                self.ignored += 1
-                continue
-            post(event)
+            for event in events:
+                if event is None:
+                    self.ignored += 1
+                else:
+                    post(event)
 
     def _problem(self, text: str) -> None:
         with self._lock:

@@ -525,7 +525,8 @@ class Session:
         host, port = self.config.osc if self.config.osc is not None else (
             str(options.get("host") or DEFAULT_HOST), int(options.get("port", DEFAULT_PORT)))  # type: ignore[call-overload]
         allow = self.config.osc_allow or tuple(options.get("allow", ()))  # type: ignore[call-overload]
-        return [OscInput(port=port, host=host, allow=allow)]
+        mappings = [dict(m) for m in options.get("map", ())]  # type: ignore[attr-defined]
+        return [OscInput(port=port, host=host, allow=allow, mappings=mappings)]
 
     def _feedback(self) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``."""

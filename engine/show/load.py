@@ -54,6 +54,7 @@ MAX_SEED = 2 ** 32 - 1
 MAX_WALK_KEYFRAMES = 10_000
 MAX_SHOW_KEYFRAMES = 100_000     # keyframes in all the walks of one file
 MAX_OUTPUTS = 16
+MAX_OSC_MAPPINGS = 256          # custom OSC mappings in a show
 MAX_KEYS = 128                   # keys in a show's keyboard map
 MAX_CHAIN = 16                   # effects in one chain (each is a full-screen pass per frame)
 _OSC_RESERVED = set("#*,/?[]{}")
@@ -416,7 +417,7 @@ class _Reader:
         """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20], out: ["192.168.1.20:9001"]}``: where to
         listen, (optionally) the only senders to listen to, and where feedback goes."""
         import ipaddress
-        fields = self.mapping(node, where, ("port", "host", "allow", "out"))
+        fields = self.mapping(node, where, ("port", "host", "allow", "out", "map"))
         values: dict[str, object] = {}
         ok = True
         if "port" in fields:
@@ -452,7 +453,75 @@ class _Reader:
                     self.error(item, "E016", f"{where}.out: {exc}")
                     ok = False
             values["out"] = tuple(targets)
+        if "map" in fields:
+            items = self.sequence(fields["map"][1], f"{where}.map")
+            if len(items) > MAX_OSC_MAPPINGS:
+                self.error(fields["map"][1], "E005", f"{where}.map: {len(items)} mappings; at most {MAX_OSC_MAPPINGS}")
+                items, ok = [], False
+            mappings = [self.osc_mapping(item, f"{where}.map[{i}]") for i, item in enumerate(items)]
+            ok = ok and all(m is not None for m in mappings)
+            values["map"] = tuple(m for m in mappings if m is not None)
         return values if ok else None
+
+    def osc_mapping(self, node: Node, where: str) -> dict[str, object] | None:
+        """``{address: /heartrate, param: walk.speed, range: [40, 180], to: [0.2, 2], curve: sqrt, invert: false,
+        smoothing: 0.5, arg: 0}`` or ``{address: /td/go, command: go}``."""
+        from engine.inputs import COMMANDS
+        from engine.params import PARAM_CURVES
+        f = self.mapping(node, where, ("address", "arg", "param", "command", "range", "to", "curve", "invert",
+                                       "smoothing"), required=("address",))
+        ok = True
+        out: dict[str, object] = {}
+        address = self.scalar(f["address"][1], f"{where}.address") if "address" in f else None
+        well_formed = address is not None and re.fullmatch(r"/[!-~]{1,199}", address) is not None \
+            and not any(c in address for c in "#*,?[]{}")
+        if address is not None and not well_formed:
+            self.error(f["address"][1], "E016", f"{where}.address: '{_clip(str(address))}' is not an OSC address "
+                                                "(a / then printable characters, none of #*,?[]{{}})")
+            ok = False
+        out["address"] = address
+        if ("param" in f) == ("command" in f):
+            self.error(node, "E012", f"{where}: give exactly one of 'param' or 'command'")
+            return None
+        if "command" in f:
+            command = self.choice(f["command"][1], f"{where}.command", COMMANDS)
+            for extra in ("range", "to", "curve", "invert", "smoothing"):
+                if extra in f:
+                    self.error(f[extra][0], "E001", f"{where}: '{extra}' belongs to a parameter mapping")
+                    ok = False
+            out["command"] = command
+            ok = ok and command is not None
+        else:
+            key = self.param_key(f["param"][1], f"{where}.param")
+            ok = ok and key is not None
+            out["param"] = key
+            low, high = self.param_range(key) if key is not None else (0.0, 1.0)
+            out["range"] = self.pair(f["range"][1], f"{where}.range") if "range" in f else (0.0, 1.0)
+            out["to"] = self.pair(f["to"][1], f"{where}.to", low, high) if "to" in f else (low, high)
+            out["curve"] = self.choice(f["curve"][1], f"{where}.curve", PARAM_CURVES) if "curve" in f else "linear"
+            out["invert"] = self.boolean(f["invert"][1], f"{where}.invert") if "invert" in f else False
+            out["smoothing"] = self.number(f["smoothing"][1], f"{where}.smoothing", time=True) \
+                if "smoothing" in f else 0.0
+            ok = ok and all(out[k] is not None for k in ("range", "to", "curve", "invert", "smoothing"))
+        out["arg"] = self.integer(f["arg"][1], f"{where}.arg", minimum=0, maximum=15) if "arg" in f else 0
+        ok = ok and out["arg"] is not None
+        return out if ok else None
+
+    def pair(self, node: Node, where: str, minimum: float | None = None,
+             maximum: float | None = None) -> tuple[float, float] | None:
+        """``[low, high]``: two different finite numbers (high may be below low: a reversed range)."""
+        items = self.sequence(node, where)
+        if len(items) != 2:
+            if isinstance(node, yaml.SequenceNode):
+                self.error(node, "E011", f"{where}: expected [low, high], found {len(items)} values")
+            return None
+        low, high = (self.number(item, where, minimum, maximum) for item in items)
+        if low is None or high is None:
+            return None
+        if low == high:
+            self.error(node, "E016", f"{where}: low and high are both {low:g}")
+            return None
+        return low, high
 
     def keyboard(self, node: Node, where: str) -> dict[str, str] | None:
         """``keys: {g: go, x: panic, space: none}``: the default key map with these changes (``none`` frees a

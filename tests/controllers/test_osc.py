@@ -218,3 +218,73 @@ def test_a_packet_reaches_the_parameter_and_the_cue_list(tmp_path):
     finally:
         engine.stop_controllers()
         engine.close()
+
+
+MAPPED = """format: 1
+walk: {seeds: [1, 2]}
+inputs:
+  osc:
+    port: 0
+    map:
+      - {address: /heartrate, param: walk.speed, range: [40, 180], to: [0.2, 2.0]}
+      - {address: /muse/elements/alpha_absolute, arg: 2, param: vignette.amount, range: [0, 1.5], invert: true}
+      - {address: /td/go, command: go}
+cues:
+  - id: dark
+    actions: [{set: {gen.psi: 0.1}}]
+"""
+
+
+def test_the_shows_own_addresses_drive_parameters_and_commands(tmp_path):
+    show = tmp_path / "show.yaml"
+    show.write_text(MAPPED)
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    try:
+        (osc,) = [c for c in engine.controllers if c.name == "osc"]
+        engine.start_controllers()
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/heartrate", 110)                           # an int, halfway up 40..180
+        client.send_message("/muse/elements/alpha_absolute", [0.1, 0.2, 0.3, 0.4])   # four channels; reads #2
+        client.send_message("/td/go", 1)
+        client.send_message("/td/go", 0)                                 # the button's release: nothing
+        wait_until(lambda: engine.events.posted >= 3)
+        engine.frame()
+        engine.frame()
+        assert engine.params.get("walk.speed") == pytest.approx(1.1)
+        assert engine.params.get("vignette.amount") == pytest.approx(0.8)  # 0.3 of 1.5 is 0.2; inverted 0.8
+        assert engine.params.get("gen.psi") == pytest.approx(0.1)           # the GO ran cue dark
+        client.send_message("/muse/elements/alpha_absolute", [0.1])         # too few channels for arg 2
+        wait_until(lambda: osc.bad >= 1)
+        assert "argument 2" in osc.last_problem
+    finally:
+        engine.stop_controllers()
+        engine.close()
+
+
+def test_smoothing_follows_over_the_packets_arrival():
+    from controllers.osc import OscMapping
+    m = OscMapping("/eda", param="feedback.amount", range=(0, 10), to=(0, 1), smoothing=1.0)
+    assert m.event([0.0], now=0.0).value == 0.0
+    halfway = m.event([10.0], now=0.693).value                           # one half-life later: about half
+    assert 0.45 < halfway < 0.55
+    assert m.event([10.0], now=10.0).value > 0.99
+
+
+@pytest.mark.parametrize("mapping, words", [
+    ("{address: /x, param: no.such}", "undefined parameter 'no.such'"),
+    ("{address: 'has space', param: gen.psi}", "is not an OSC address"),
+    ("{address: /x, param: gen.psi, command: go}", "exactly one of 'param' or 'command'"),
+    ("{address: /x, param: gen.psi, range: [1, 1]}", "low and high are both 1"),
+    ("{address: /x, param: gen.psi, to: [0, 99]}", "inputs.osc.map[0].to"),
+    ("{address: /x, command: go, invert: true}", "'invert' belongs to a parameter mapping"),
+    ("{address: /x, param: gen.psi, arg: 99}", "inputs.osc.map[0].arg"),
+    ("{address: /x, param: gen.psi, curve: wobbly}", "'wobbly' is not one of linear, square, sqrt"),
+])
+def test_bad_mappings_are_refused_at_load_with_their_line(tmp_path, mapping, words):
+    from engine.show import ShowLoadError, load_show
+    show = tmp_path / "show.yaml"
+    show.write_text(f"format: 1\ninputs:\n  osc:\n    map:\n      - {mapping}\ncues: [{{id: a, actions: []}}]\n")
+    with pytest.raises(ShowLoadError) as info:
+        load_show(str(show))
+    (error,) = info.value.errors
+    assert error.line == 5 and words in str(error), error
