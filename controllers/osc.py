@@ -205,6 +205,23 @@ class _Receiver(Dispatcher):
         return []
 
 
+def _grow_receive_buffer(sock: socket.socket) -> int:
+    """Ask for RECEIVE_BUFFER bytes of receive buffer, past the system's cap where we may (root); returns what
+    was granted, and says so once if it is less (a burst from a busy sender may then lose packets)."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    for option in ((force,) if force is not None else ()) + (socket.SO_RCVBUF,):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            break
+        except OSError:
+            continue
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    if granted < RECEIVE_BUFFER:     # Linux reports twice what it was asked for (bookkeeping included)
+        log.warning("OSC in: the receive buffer is %d KiB, not %d (raise net.core.rmem_max to keep bursts)",
+                    granted // 1024, RECEIVE_BUFFER // 1024)
+    return granted
+
+
 class _Server(BlockingOSCUDPServer):
     """python-osc's blocking server, except that it hands every datagram on: its own check drops what does
     not look like OSC without a trace, and a sender spraying garbage should show on the HUD."""
@@ -240,10 +257,7 @@ class OscInput(Controller):
         """Bind and listen (OSError if the port cannot be had: the engine reports it and goes on)."""
         self._post, self._clock = post, clock
         server = _Server((self.host, self.port), _Receiver(self))
-        try:
-            server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        except OSError:
-            pass                              # the system's maximum applies; bursts may lose packets
+        _grow_receive_buffer(server.socket)
         self.port = server.server_address[1]  # port 0 asks the system for a free one (tests)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
