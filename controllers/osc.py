@@ -15,6 +15,11 @@ which a TouchDesigner user guesses right:
 ``/show/playhead/up``, ``.../down``    move the standby cue
 =====================================  =====================================================================
 
+Queries, answered as QLab answers them, with ``/reply/{address}`` and a JSON string
+(``{"address": …, "status": "ok" | "error", "data": …}``) sent back to the sender (or to the
+``--osc-out`` targets when there are any): ``/param/{group}/{name}`` without a value (its current value),
+``/show/standby``, ``/show/running`` and ``/status`` (display and generator fps, errors).
+
 Addresses that TouchDesigner sends about itself (``/_samplerate`` and every other ``/_…``) are ignored
 quietly. Everything else that is wrong — bytes that are not OSC, an unknown address, a missing, extra,
 textual, NaN or infinite value, a sender not on the allow-list — is counted, logged at a bounded rate, and
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import logging
 import math
 import re
@@ -41,9 +47,11 @@ from typing import Any
 
 from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
 from engine.clock import Clock
+from engine.feedback import FeedbackState
 from engine.inputs import InputError, InputEvent
 from engine.logs import Throttle
 
@@ -192,6 +200,25 @@ class OscMapping:
         return InputEvent(now, source, "set", self.param, self.to[0] + (self.to[1] - self.to[0]) * shaped)
 
 
+class OscQueries:
+    """The feedback sink through which the frame loop hands an :class:`OscInput` the state its replies tell."""
+
+    def __init__(self, osc: OscInput) -> None:
+        self.osc = osc
+
+    def start(self) -> None:
+        """Nothing to start: the OSC server's thread answers the queries."""
+
+    def offer(self, state: FeedbackState) -> None:
+        self.osc.offer(state)
+
+    def stop(self) -> None:
+        """Nothing to stop: the OSC server stops with its controller."""
+
+    def status(self) -> str:
+        return f"osc replies: {self.osc.replies}"
+
+
 class _Receiver(Dispatcher):
     """The server's dispatcher: every datagram goes to :meth:`OscInput._packet` (time tags are not waited for,
     and a packet that does not parse is counted instead of dropped silently)."""
@@ -230,8 +257,42 @@ class _Server(BlockingOSCUDPServer):
         return True
 
 
+QUERIES = ("/show/standby", "/show/running", "/status")
+
+
+def reply_for(address: str, state: FeedbackState | None) -> tuple[str, str] | None:
+    """The QLab-style reply to a query (None if ``address`` is not one): its address and JSON text.
+
+    >>> reply_for("/param/gen/psi", FeedbackState(now=0.0, values={"gen.psi": 0.7}))
+    ('/reply/param/gen/psi', '{"address": "/param/gen/psi", "status": "ok", "data": 0.7}')
+    """
+    parts = address.split("/")[1:]
+    is_param = len(parts) == 3 and parts[0] == "param" and bool(_NAME.match(parts[1]) and _NAME.match(parts[2]))
+    if not is_param and address not in QUERIES:
+        return None
+    data: Any = None
+    status = "ok"
+    if state is None:
+        status, data = "error", "the engine has not drawn a frame yet"
+    elif is_param:
+        key = f"{parts[1]}.{parts[2]}"
+        if key in state.values:
+            data = state.values[key]
+        else:
+            status, data = "error", f"no parameter {key}"
+    elif address == "/show/standby":
+        data = state.standby
+    elif address == "/show/running":
+        data = list(state.running)
+    else:
+        data = {"display_fps": round(state.display_fps, 2), "generator_fps": round(state.generator_fps, 2),
+                "errors": list(state.errors)}
+    return "/reply" + address, json.dumps({"address": address, "status": status, "data": data})
+
+
 class OscInput(Controller):
-    """Listens for OSC on one UDP port (see the module docstring)."""
+    """Listens for OSC on one UDP port (see the module docstring). It answers queries from the newest state
+    the engine offers it (through :class:`OscQueries`, a feedback sink)."""
 
     name = "osc"
 
@@ -252,6 +313,13 @@ class OscInput(Controller):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._state: FeedbackState | None = None
+        self.reply_to: list[tuple[str, int]] = []   # where replies go; empty: back to each query's sender
+        self.replies = 0
+
+    # ------------------------------------------------------------------------- as a feedback sink (queries)
+    def offer(self, state: FeedbackState) -> None:
+        self._state = state                  # one reference, swapped whole: safe to read from the server
 
     def start(self, post: Post, clock: Clock) -> None:
         """Bind and listen (OSError if the port cannot be had: the engine reports it and goes on)."""
@@ -301,6 +369,13 @@ class OscInput(Controller):
         for timed in messages:                 # a bundle's time tag is not waited for: now is what counts
             message = timed.message
             address = str(message.address)
+            if not message.params:
+                reply = reply_for(address, self._state)
+                if reply is not None:
+                    self._reply(reply, sender)
+                    with self._lock:
+                        self.messages += 1
+                    continue
             try:
                 mapped = self.mappings.get(address)
                 events = [m.event(list(message.params), now) for m in mapped] if mapped else \
@@ -315,6 +390,20 @@ class OscInput(Controller):
                     self.ignored += 1
                 else:
                     post(event)
+
+    def _reply(self, reply: tuple[str, str], sender: tuple[str, int]) -> None:
+        server = self._server
+        if server is None:
+            return
+        builder = OscMessageBuilder(reply[0])
+        builder.add_arg(reply[1])
+        data = builder.build().dgram
+        for target in self.reply_to or [sender]:
+            try:
+                server.socket.sendto(data, target)
+                self.replies += 1
+            except OSError as exc:
+                self._problem(f"a reply to {target[0]}:{target[1]} failed ({exc.strerror or exc})")
 
     def _problem(self, text: str) -> None:
         with self._lock:

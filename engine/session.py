@@ -406,7 +406,7 @@ class Session:
             engine.show_hud = c.hud
             if c.record is not None:
                 self._start_recording(engine, c.record)
-            engine.feedback.extend(self._feedback())
+            engine.feedback.extend(self._feedback(engine.controllers))
             return engine
         except BaseException:
             engine.close()
@@ -528,14 +528,20 @@ class Session:
         mappings = [dict(m) for m in options.get("map", ())]  # type: ignore[attr-defined]
         return [OscInput(port=port, host=host, allow=allow, mappings=mappings)]
 
-    def _feedback(self) -> list[Any]:
-        """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``."""
-        from controllers.osc import parse_endpoint
+    def _feedback(self, controllers: Sequence[Any]) -> list[Any]:
+        """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; and the
+        state OSC in answers queries from (its replies go to those targets too, else to each sender)."""
+        from controllers.osc import OscInput, OscQueries, parse_endpoint
         from controllers.osc_out import OscFeedback
         targets = list(self.config.osc_out)
         if not targets:
             targets = [parse_endpoint(t) for t in self._controller_options("osc").get("out", ())]
-        return [OscFeedback(targets)] if targets else []
+        sinks: list[Any] = [OscFeedback(targets)] if targets else []
+        for controller in controllers:
+            if isinstance(controller, OscInput):
+                controller.reply_to = list(targets)
+                sinks.append(OscQueries(controller))
+        return sinks
 
     def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:
         """Live, where GL renders on the CPU, the effects run at the render scale that keeps about two work

@@ -288,3 +288,36 @@ def test_bad_mappings_are_refused_at_load_with_their_line(tmp_path, mapping, wor
         load_show(str(show))
     (error,) = info.value.errors
     assert error.line == 5 and words in str(error), error
+
+
+def test_queries_are_answered_as_qlab_answers_them(tmp_path):
+    """A query without a value gets /reply/{address} with a JSON string, back at the sender's own port."""
+    import json as json_module
+
+    from pythonosc.osc_message import OscMessage
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW)
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    try:
+        (osc,) = [c for c in engine.controllers if c.name == "osc"]
+        engine.start_controllers()
+        engine.frame()                                          # the first state the replies tell
+
+        def ask(address: str) -> tuple[str, dict]:
+            sock.sendto(OscMessageBuilder(address).build().dgram, ("127.0.0.1", osc.port))
+            reply = OscMessage(sock.recvfrom(65536)[0])
+            return reply.address, json_module.loads(reply.params[0])
+
+        address, answer = ask("/param/gen/psi")
+        assert address == "/reply/param/gen/psi" and answer["status"] == "ok" \
+            and answer["data"] == pytest.approx(engine.params.get("gen.psi"))
+        assert ask("/show/standby")[1]["data"] == "dark"
+        assert ask("/param/no/such")[1] == {"address": "/param/no/such", "status": "error", "data": "no parameter no.such"}
+        assert set(ask("/status")[1]["data"]) == {"display_fps", "generator_fps", "errors"}
+    finally:
+        sock.close()
+        engine.stop_controllers()
+        engine.close()
