@@ -13,6 +13,8 @@ which a TouchDesigner user guesses right:
 ``/show/panic``, ``/show/reset``       TouchDesigner button (1 on press, 0 on release) fires once
 ``/show/cue/{id}/start``               start one cue by its id
 ``/show/playhead/up``, ``.../down``    move the standby cue
+``/walk/jump <seed>``                  cut to a seed's image and hold it (a show's walk)
+``/walk/glide <seed> [seconds]``       glide there in W (2 s unless given), from wherever the picture is
 =====================================  =====================================================================
 
 Queries, answered as QLab answers them, with ``/reply/{address}`` and a JSON string
@@ -52,7 +54,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from engine.clock import Clock
 from engine.feedback import FeedbackState
-from engine.inputs import InputError, InputEvent
+from engine.inputs import InputError, InputEvent, walk_event
 from engine.logs import Throttle
 
 from controllers.base import Controller, Post
@@ -126,12 +128,20 @@ def message_to_event(address: str, args: Iterable[Any], time: float, source: str
         return None if _released(address, values) else InputEvent(time, source, "command", SHOW_COMMANDS[parts[1]])
     if len(parts) == 3 and parts[:2] == ["show", "playhead"] and parts[2] in ("up", "down"):
         return None if _released(address, values) else InputEvent(time, source, "command", parts[2])
+    if len(parts) == 2 and parts[0] == "walk" and parts[1] in ("jump", "glide"):
+        if not 1 <= len(values) <= 2 or (parts[1] == "jump" and len(values) != 1):
+            raise BadMessage(f"{_clip(address)}: expected a seed" + (" and optionally seconds" if parts[1] == "glide"
+                                                                     else ""))
+        seed = _one_number(address, values[:1])
+        seconds = _one_number(address, values[1:2]) if len(values) == 2 else (2.0 if parts[1] == "glide" else 0.0)
+        return walk_event(time, source, seed, seconds)
     if len(parts) == 4 and parts[:2] == ["show", "cue"] and parts[3] == "start":
         if not _CUE_ID.match(parts[2]):
             raise BadMessage(f"{_clip(address)}: not a cue id")
         return None if _released(address, values) else InputEvent(time, source, "command", "start", parts[2])
     raise BadMessage(f"{_clip(address)}: unknown address (expected /param/group/name, /show/go, /show/stop, "
-                     "/show/panic, /show/reset, /show/cue/ID/start, /show/playhead/up or /down)")
+                     "/show/panic, /show/reset, /show/cue/ID/start, /show/playhead/up or /down, /walk/jump, "
+                     "/walk/glide)")
 
 
 def _one_number(address: str, values: list[Any]) -> float:

@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterator
 
 KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk")
 COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud")
+MAX_SEED = 2 ** 32 - 1
+MAX_GLIDE_SECONDS = 1e6
 MAX_PENDING = 10_000            # events waiting for the frame loop; beyond this the oldest are dropped
 MAX_PER_FRAME = 2_000           # events one frame handles; the rest wait for the next frame, in order
 
@@ -73,6 +75,33 @@ class InputEvent:
                 raise InputError(f"{self.kind} {self.key}: expected a finite number, got {self.value!r}")
         if self.kind == "command" and self.key not in COMMANDS:
             raise InputError(f"command must be one of {COMMANDS}, got {self.key!r}")
+        if self.kind == "walk":
+            walk_target(self)                   # validates
+
+
+def walk_event(time: float, source: str, seed: float, seconds: float = 0.0) -> InputEvent:
+    """A walk command: glide to ``seed``'s image over ``seconds`` (0: jump there) and hold it.
+
+    >>> walk_target(walk_event(1.0, "osc", 42, 2.5))
+    (42, 2.5)
+    """
+    return InputEvent(time, source, "walk", "glide", f"{seed!r}@{seconds!r}")
+
+
+def walk_target(event: InputEvent) -> tuple[int, float]:
+    """(seed, seconds) of a walk event ("glide", value "SEED@SECONDS"); InputError otherwise."""
+    seed_text, _, seconds_text = str(event.value).partition("@")
+    try:
+        seed, seconds = float(seed_text), float(seconds_text)
+    except ValueError:
+        raise InputError(f"walk {event.key}: expected SEED@SECONDS, got {str(event.value)[:40]!r}") from None
+    if event.key != "glide":
+        raise InputError(f"walk: the verb is glide, got {event.key[:40]!r}")
+    if not (seed.is_integer() and 0 <= seed <= MAX_SEED):
+        raise InputError(f"walk: a seed is a whole number 0..{MAX_SEED}, got {seed_text[:40]}")
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_GLIDE_SECONDS):
+        raise InputError(f"walk: a glide takes 0..{MAX_GLIDE_SECONDS:g} seconds, got {seconds_text[:40]}")
+    return int(seed), seconds
 
 
 class EventQueue:

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.clock import Clock, WallClock
 from engine.feedback import Feedback, FeedbackState
-from engine.inputs import EventQueue, InputEvent, Router, SoftTakeover
+from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, walk_target
 from engine.gl.hud import hud_image
 from engine.latent.walker import LatentWalker, WalkFrame
 from engine.logs import Throttle
@@ -139,6 +139,7 @@ class LiveEngine:
         self.router.map("norm", self._on_norm)
         self.router.map("nudge", self._on_nudge)
         self.router.map("command", self._on_command)
+        self.router.map("walk", self._on_walk)
         self.soft = SoftTakeover()
         self.soft_sources: set[str] = {"midi"}  # 0..1 controls from these pick their parameter up softly
         self.recorder: Recorder | None = None   # --record: every routed event, with its frame's engine time
@@ -217,6 +218,12 @@ class LiveEngine:
         assert isinstance(event.value, (int, float))
         self.params.set(event.key, self.params.get(event.key) + event.value, source=event.source)
         self.soft.release(event.key, event.source)
+
+    def _on_walk(self, event: InputEvent) -> None:
+        seed, seconds = walk_target(event)
+        if self.runner is None:
+            raise InputError("walk commands need a show (a plain --seeds walk has no crossfade to glide with)")
+        self._note(self.runner.walk_to(seed, seconds, self.clock.now(), origin=event.source), level=logging.INFO)
 
     def _on_command(self, event: InputEvent) -> None:
         if event.key == "start":

@@ -22,6 +22,7 @@ from engine.latent.interpolate import lerp
 from engine.latent.walker import LatentWalker, WalkFrame, WalkSettings
 from engine.models.networks import Generator
 from engine.show.curves import apply_curve
+from engine.latent.spec import Keyframe
 from engine.show.model import Show, WalkAction
 
 MAX_CROSSFADE_DEPTH = 3           # crossfades from crossfades kept moving; older ones are held still
@@ -130,6 +131,15 @@ class ShowLatents:
             return
         old = _simplified(self._source, self._walk_time, now)
         self._source = _Transition(old, new, now, action.transition, action.curve)
+
+    def walk_to(self, keyframe: Keyframe, seconds: float, now: float, origin: str) -> None:
+        """Glide in W to one keyframe over ``seconds`` (0: cut) and hold it: a performer's walk command
+        (``/walk/glide``). Its walk is not kept among the show's (a week of seeds must not pile up)."""
+        action = WalkAction(keyframes=(keyframe,), loop=False, transition=seconds, curve="s")
+        walker = self.prepare(dataclasses.replace(self.show, walk=action, cues=())).walkers[action]
+        new = _WalkSource(walker, self._walk_time, origin, 0)
+        old = _simplified(self._source, self._walk_time, now)
+        self._source = _Transition(old, new, now, seconds, "s") if seconds > 0 else new
 
     # ---------------------------------------------------------------------------------- crash and resume
     def position(self) -> tuple[str | None, int, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.latent.spec import Keyframe
 from engine.latent.walker import WalkFrame
 from engine.models.networks import Generator
 from engine.params import ParamStore
@@ -53,6 +54,11 @@ class ShowRunner:
     # ---------------------------------------------------------------------------------------- operations
     def go(self, now: float) -> str:
         return self.cues.go(now)
+
+    def walk_to(self, seed: int, seconds: float, now: float, origin: str = "performer") -> str:
+        """Glide to a seed's image over ``seconds`` (0: jump) and hold it, from wherever the picture is."""
+        self.latents.walk_to(Keyframe(seed=seed), seconds, now, origin)
+        return f"walk to seed {seed}" + (f" over {seconds:g} s" if seconds > 0 else "")
 
     def start_cue(self, cue_id: str, now: float) -> str:
         return self.cues.start_cue(cue_id, now)

@@ -321,3 +321,35 @@ def test_queries_are_answered_as_qlab_answers_them(tmp_path):
         sock.close()
         engine.stop_controllers()
         engine.close()
+
+
+def test_walk_commands_glide_to_a_seed_from_wherever_the_picture_is(tmp_path):
+    import torch
+    show = tmp_path / "show.yaml"
+    show.write_text(MAPPED)
+    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
+    try:
+        (osc,) = [c for c in engine.controllers if c.name == "osc"]
+        engine.start_controllers()
+        engine.params.set("walk.speed", 0.0)
+        engine.frame()
+        before = engine.source.frame_at(engine.walk_time).ws
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/walk/glide", [77, 30.0])                 # a long glide: it starts where we are
+        wait_until(lambda: engine.events.posted >= 1)
+        engine.frame()
+        assert torch.allclose(engine.source.frame_at(engine.walk_time).ws, before, atol=1e-4)
+        client.send_message("/walk/jump", 78)                          # a cut: the seed's own image at once
+        wait_until(lambda: engine.events.posted >= 2)
+        engine.frame()
+        G = engine.source.G
+        target = G.mapping(torch.from_numpy(__import__("numpy").random.RandomState(78).randn(1, G.z_dim)).float(),
+                           None, truncation_psi=engine.params.get("gen.psi"))
+        assert torch.allclose(engine.source.frame_at(engine.walk_time).ws, target, atol=1e-4)
+        assert any("walk to seed 78" in m for m in engine.messages)
+        for bad in ([-1], [1.5], [1, -2.0], []):
+            client.send_message("/walk/glide", bad)
+        wait_until(lambda: osc.bad >= 4)
+    finally:
+        engine.stop_controllers()
+        engine.close()
