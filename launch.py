@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--osc-out", action="append", default=[], metavar="HOST:PORT", type=osc_endpoint,
                       help="send OSC feedback there: parameters as they change, the standby and running cues, "
                            "fps, errors and a heartbeat (repeatable)")
+    live.add_argument("--no-oscquery", action="store_true",
+                      help="with --osc: do not serve the namespace over OSCQuery (HTTP on the OSC port's number, "
+                           "advertised over zeroconf)")
     live.add_argument("--render-scale", type=render_scale, default=None, metavar="auto|0.25..1",
                       help="draw the effects at this share of each output's pixels, then scale up (auto: where GL "
                            "renders on the CPU, live, about two pixels per model pixel; 1 elsewhere and offline)")
@@ -380,7 +383,7 @@ def session_config(args: argparse.Namespace) -> Any:
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
         heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
         render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow),
-        osc_out=tuple(args.osc_out))
+        osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery)
 
 
 def run(args: argparse.Namespace) -> int:

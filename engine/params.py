@@ -152,6 +152,11 @@ class ParamStore:
         with self._lock:
             return dict(self._values)
 
+    def specs(self) -> list[ParamSpec]:
+        """Every parameter's spec, sorted by key (safe from any thread: OSCQuery serves them)."""
+        with self._lock:
+            return [self._specs[key] for key in sorted(self._specs)]
+
     def keys(self) -> list[str]:
         with self._lock:
             return sorted(self._specs)

@@ -104,6 +104,7 @@ class SessionConfig:
     osc: tuple[str, int] | None = None           # --osc [HOST:]PORT: listen for OSC (else as the show's inputs say)
     osc_allow: tuple[str, ...] = ()              # --osc-allow: the only senders listened to (empty: any)
     osc_out: tuple[tuple[str, int], ...] = ()    # --osc-out HOST:PORT: feedback targets (else the show's)
+    oscquery: bool = True                        # serve and advertise the namespace with OSC in (--no-oscquery)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -406,7 +407,7 @@ class Session:
             engine.show_hud = c.hud
             if c.record is not None:
                 self._start_recording(engine, c.record)
-            engine.feedback.extend(self._feedback(engine.controllers))
+            engine.feedback.extend(self._feedback(engine.controllers, engine.params))
             return engine
         except BaseException:
             engine.close()
@@ -528,10 +529,11 @@ class Session:
         mappings = [dict(m) for m in options.get("map", ())]  # type: ignore[attr-defined]
         return [OscInput(port=port, host=host, allow=allow, mappings=mappings)]
 
-    def _feedback(self, controllers: Sequence[Any]) -> list[Any]:
+    def _feedback(self, controllers: Sequence[Any], params: Any) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; and the
         state OSC in answers queries from (its replies go to those targets too, else to each sender)."""
         from controllers.osc import OscInput, OscQueries, parse_endpoint
+        from controllers.oscquery import OscQueryServer
         from controllers.osc_out import OscFeedback
         targets = list(self.config.osc_out)
         if not targets:
@@ -541,6 +543,8 @@ class Session:
             if isinstance(controller, OscInput):
                 controller.reply_to = list(targets)
                 sinks.append(OscQueries(controller))
+                if self.config.oscquery:       # on the OSC port's number, over TCP (started after OSC binds)
+                    sinks.append(OscQueryServer(params.specs, _port_of(controller), host=controller.host))
         return sinks
 
     def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:
@@ -621,6 +625,11 @@ def _reload_shaders(output: Any) -> None:
         time.sleep(0.005)
         for message in output.poll_shaders():
             log.warning("%s", message)
+
+
+def _port_of(osc: Any) -> Callable[[], int]:
+    """The port an OSC controller got (known once it has started: port 0 asks the system for one)."""
+    return lambda: int(osc.port)
 
 
 def _first(*chains: tuple[str, ...] | None) -> tuple[str, ...]:
