@@ -44,6 +44,7 @@ import math
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,6 +75,7 @@ logging.getLogger().addFilter(_not_from_python_osc)
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9000
 RECEIVE_BUFFER = 4 * 2 ** 20
 MAX_DATAGRAM = 65_535
+MAX_REPLIES_PER_SECOND = 200
 SHOW_COMMANDS = {"go": "go", "stop": "stop", "panic": "panic", "reset": "reset"}
 _NAME = re.compile(r"[a-z0-9_]{1,64}\Z")
 _CUE_ID = re.compile(r"[^\s#*,/?\[\]{}]{1,64}\Z")
@@ -326,6 +328,7 @@ class OscInput(Controller):
         self._state: FeedbackState | None = None
         self.reply_to: list[tuple[str, int]] = []   # where replies go; empty: back to each query's sender
         self.replies = 0
+        self._reply_budget, self._reply_refill = float(MAX_REPLIES_PER_SECOND), time.monotonic()
 
     # ------------------------------------------------------------------------- as a feedback sink (queries)
     def offer(self, state: FeedbackState) -> None:
@@ -405,6 +408,14 @@ class OscInput(Controller):
         server = self._server
         if server is None:
             return
+        now = time.monotonic()                 # a bounded rate: replies to forged senders cannot flood anyone
+        self._reply_budget = min(float(MAX_REPLIES_PER_SECOND),
+                                 self._reply_budget + (now - self._reply_refill) * MAX_REPLIES_PER_SECOND)
+        self._reply_refill = now
+        if self._reply_budget < 1.0:
+            self._problem(f"more than {MAX_REPLIES_PER_SECOND} queries a second; some were not answered")
+            return
+        self._reply_budget -= 1.0
         builder = OscMessageBuilder(reply[0])
         builder.add_arg(reply[1])
         data = builder.build().dgram

@@ -353,3 +353,24 @@ def test_walk_commands_glide_to_a_seed_from_wherever_the_picture_is(tmp_path):
     finally:
         engine.stop_controllers()
         engine.close()
+
+
+def test_replies_are_rate_limited():
+    """Replies go back to the sender's address, which UDP lets anyone forge: a flood of queries gets at most
+    MAX_REPLIES_PER_SECOND answers (plus the bucket), never a flood in return."""
+    from controllers.osc import MAX_REPLIES_PER_SECOND
+    from engine.feedback import FeedbackState
+    osc, inbox = OscInput(port=0), Inbox()
+    osc.start(inbox.post, WallClock())
+    osc.offer(FeedbackState(now=0.0, values={"gen.psi": 0.7}))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        query = OscMessageBuilder("/param/gen/psi").build().dgram
+        for _ in range(2000):
+            sock.sendto(query, ("127.0.0.1", osc.port))
+        wait_until(lambda: osc.replies + osc.bad >= 2000, timeout=20)
+        assert MAX_REPLIES_PER_SECOND <= osc.replies < 2000 and "queries a second" in osc.last_problem
+    finally:
+        sock.close()
+        osc.stop()
