@@ -57,6 +57,8 @@ from engine.clock import Clock
 from engine.feedback import FeedbackState
 from engine.inputs import InputError, InputEvent, walk_event
 from engine.logs import Throttle
+from engine.params import shape_position
+from engine.show.model import is_cue_id
 
 from controllers.base import Controller, Post
 
@@ -78,7 +80,6 @@ MAX_DATAGRAM = 65_535
 MAX_REPLIES_PER_SECOND = 200
 SHOW_COMMANDS = {"go": "go", "stop": "stop", "panic": "panic", "reset": "reset"}
 _NAME = re.compile(r"[a-z0-9_]{1,64}\Z")
-_CUE_ID = re.compile(r"[^\s#*,/?\[\]{}]{1,64}\Z")
 
 
 class BadMessage(ValueError):
@@ -95,12 +96,18 @@ def parse_endpoint(text: str, default_host: str = DEFAULT_HOST) -> tuple[str, in
     host = host.strip("[]") or default_host
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected [HOST:]PORT with a port 0..65535, got {text[:60]!r}")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host):
-            raise ValueError(f"expected an IP address or a host name, got {host[:60]!r}") from None
+    if not is_host(host):
+        raise ValueError(f"expected an IP address or a host name, got {host[:60]!r}")
     return host, int(port_text)
+
+
+def is_host(text: str) -> bool:
+    """An IP address (v4 or v6) or a host name."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return re.fullmatch(r"[A-Za-z0-9.-]{1,253}", text) is not None
 
 
 def message_to_event(address: str, args: Iterable[Any], time: float, source: str = "osc") -> InputEvent | None:
@@ -138,7 +145,7 @@ def message_to_event(address: str, args: Iterable[Any], time: float, source: str
         seconds = _one_number(address, values[1:2]) if len(values) == 2 else (2.0 if parts[1] == "glide" else 0.0)
         return walk_event(time, source, seed, seconds)
     if len(parts) == 4 and parts[:2] == ["show", "cue"] and parts[3] == "start":
-        if not _CUE_ID.match(parts[2]):
+        if not is_cue_id(parts[2]):
             raise BadMessage(f"{_clip(address)}: not a cue id")
         return None if _released(address, values) else InputEvent(time, source, "command", "start", parts[2])
     raise BadMessage(f"{_clip(address)}: unknown address (expected /param/group/name, /show/go, /show/stop, "
@@ -207,8 +214,8 @@ class OscMapping:
         if self.smoothing > 0 and self._level is not None:
             u = self._level + (u - self._level) * (1.0 - math.exp(-max(0.0, now - self._at) / self.smoothing))
         self._level, self._at = u, now
-        shaped = u * u if self.curve == "square" else math.sqrt(u) if self.curve == "sqrt" else u
         assert self.param is not None
+        shaped = shape_position(self.curve, u)
         return InputEvent(now, source, "set", self.param, self.to[0] + (self.to[1] - self.to[0]) * shaped)
 
 

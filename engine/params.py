@@ -36,6 +36,16 @@ MAX_MAGNITUDE = 1e9      # bound on ranges: fades and smoothing compute differen
 PARAM_CURVES: tuple[str, ...] = ("linear", "square", "sqrt")
 
 
+def shape_position(curve: str, u: float) -> float:
+    """A 0..1 control position through a curve of PARAM_CURVES: ``square`` gives fine control at the low
+    end, ``sqrt`` at the high end.
+
+    >>> shape_position("square", 0.5), shape_position("sqrt", 0.25), shape_position("linear", 0.3)
+    (0.25, 0.5, 0.3)
+    """
+    return u * u if curve == "square" else math.sqrt(u) if curve == "sqrt" else u
+
+
 @dataclasses.dataclass(frozen=True)
 class ParamSpec:
     key: str            # group.name, lower case
@@ -121,8 +131,7 @@ class ParamStore:
     def set_normalized(self, key: str, position: float, source: str = "engine") -> float:
         """Set from a 0..1 control (a fader), through the parameter's curve."""
         spec = self.spec(key)
-        u = min(max(float(position), 0.0), 1.0)
-        shaped = u * u if spec.curve == "square" else math.sqrt(u) if spec.curve == "sqrt" else u
+        shaped = shape_position(spec.curve, min(max(float(position), 0.0), 1.0))
         return self.set(key, spec.minimum + (spec.maximum - spec.minimum) * shaped, source=source)
 
     def advance(self, now: float) -> None:

@@ -41,7 +41,7 @@ from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
-                               ShadersAction, Show, WalkAction)
+                               OSC_RESERVED, ShadersAction, Show, WalkAction, is_cue_id)
 
 FORMAT_VERSION = 1
 MAX_ERRORS = 500                 # errors listed for one file (a broken 10,000-cue file would list 10,000)
@@ -57,7 +57,6 @@ MAX_OUTPUTS = 16
 MAX_OSC_MAPPINGS = 256          # custom OSC mappings in a show
 MAX_KEYS = 128                   # keys in a show's keyboard map
 MAX_CHAIN = 16                   # effects in one chain (each is a full-screen pass per frame)
-_OSC_RESERVED = set("#*,/?[]{}")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
@@ -425,8 +424,9 @@ class _Reader:
             ok = ok and port is not None
             values["port"] = port
         if "host" in fields:
+            from controllers.osc import is_host
             host = self.scalar(fields["host"][1], f"{where}.host")
-            if host is not None and not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", host):
+            if host is not None and not is_host(host):
                 self.error(fields["host"][1], "E016", f"{where}.host: '{_clip(host)}' is not an address to listen on")
                 host = None
             ok = ok and host is not None
@@ -474,7 +474,7 @@ class _Reader:
         out: dict[str, object] = {}
         address = self.scalar(f["address"][1], f"{where}.address") if "address" in f else None
         well_formed = address is not None and re.fullmatch(r"/[!-~]{1,199}", address) is not None \
-            and not any(c in address for c in "#*,?[]{}")
+            and not any(c in OSC_RESERVED - {"/"} for c in address)
         if address is not None and not well_formed:
             self.error(f["address"][1], "E016", f"{where}.address: '{_clip(str(address))}' is not an OSC address "
                                                 "(a / then printable characters, none of #*,?[]{{}})")
@@ -666,8 +666,7 @@ class _Reader:
         cue_id = self.scalar(node, where)
         if cue_id is None:
             return None
-        if not cue_id or len(cue_id) > 64 or any(c in _OSC_RESERVED or c.isspace() or not c.isprintable()
-                                                  for c in cue_id):
+        if not is_cue_id(cue_id):
             self.error(node, "E016", f"{where}: '{_clip(cue_id)}' cannot be a cue id; expected 1-64 characters "
                                      "without spaces or any of # * , / ? [ ] { } (it is part of OSC addresses)")
             return None

@@ -15,6 +15,19 @@ from typing import Literal, Union
 from engine.defaults import DEFAULT_FIT, DEFAULT_LIVE_SIZE
 from engine.latent.spec import Keyframe
 
+OSC_RESERVED = frozenset("#*,/?[]{}")    # characters with a meaning in OSC addresses and patterns
+
+
+def is_cue_id(text: str) -> bool:
+    """Whether ``text`` can be a cue id: 1-64 printable characters, no spaces, none of OSC_RESERVED (cue ids
+    are typed by operators and carried in OSC addresses, /show/cue/{id}/start).
+
+    >>> is_cue_id("intro-2"), is_cue_id("act 1"), is_cue_id("a/b")
+    (True, False, False)
+    """
+    return 0 < len(text) <= 64 and not any(c in OSC_RESERVED or c.isspace() or not c.isprintable() for c in text)
+
+
 ContinueMode = Literal["none", "auto-continue", "auto-follow"]
 CONTINUE_MODES: tuple[str, ...] = ("none", "auto-continue", "auto-follow")
 
