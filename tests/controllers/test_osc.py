@@ -17,7 +17,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from controllers.osc import BadMessage, OscInput, message_to_event, parse_endpoint
 from engine.clock import WallClock
-from engine.session import Session, SessionConfig
+from tests.controllers.sessions import osc_session
 
 
 class Inbox:
@@ -192,12 +192,7 @@ cues:
 
 
 def test_a_packet_reaches_the_parameter_and_the_cue_list(tmp_path):
-    show = tmp_path / "show.yaml"
-    show.write_text(SHOW)
-    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
-    try:
-        (osc,) = [c for c in engine.controllers if c.name == "osc"]
-        engine.start_controllers()
+    with osc_session(tmp_path, SHOW) as (engine, osc):
         client = SimpleUDPClient("127.0.0.1", osc.port)
         client.send_message("/param/gen/psi", 0.25)
         client.send_message("/param/walk/speed/norm", 0.0)
@@ -215,9 +210,6 @@ def test_a_packet_reaches_the_parameter_and_the_cue_list(tmp_path):
         engine.frame()
         assert "input osc" in engine.faults
         assert "osc 127.0.0.1" in osc.status()
-    finally:
-        engine.stop_controllers()
-        engine.close()
 
 
 MAPPED = """format: 1
@@ -236,12 +228,7 @@ cues:
 
 
 def test_the_shows_own_addresses_drive_parameters_and_commands(tmp_path):
-    show = tmp_path / "show.yaml"
-    show.write_text(MAPPED)
-    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
-    try:
-        (osc,) = [c for c in engine.controllers if c.name == "osc"]
-        engine.start_controllers()
+    with osc_session(tmp_path, MAPPED) as (engine, osc):
         client = SimpleUDPClient("127.0.0.1", osc.port)
         client.send_message("/heartrate", 110)                           # an int, halfway up 40..180
         client.send_message("/muse/elements/alpha_absolute", [0.1, 0.2, 0.3, 0.4])   # four channels; reads #2
@@ -256,9 +243,6 @@ def test_the_shows_own_addresses_drive_parameters_and_commands(tmp_path):
         client.send_message("/muse/elements/alpha_absolute", [0.1])         # too few channels for arg 2
         wait_until(lambda: osc.bad >= 1)
         assert "argument 2" in osc.last_problem
-    finally:
-        engine.stop_controllers()
-        engine.close()
 
 
 def test_smoothing_follows_over_the_packets_arrival():
@@ -295,15 +279,9 @@ def test_queries_are_answered_as_qlab_answers_them(tmp_path):
     import json as json_module
 
     from pythonosc.osc_message import OscMessage
-    show = tmp_path / "show.yaml"
-    show.write_text(SHOW)
-    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    try:
-        (osc,) = [c for c in engine.controllers if c.name == "osc"]
-        engine.start_controllers()
+    with osc_session(tmp_path, SHOW) as (engine, osc), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
         engine.frame()                                          # the first state the replies tell
 
         def ask(address: str) -> tuple[str, dict]:
@@ -317,20 +295,11 @@ def test_queries_are_answered_as_qlab_answers_them(tmp_path):
         assert ask("/show/standby")[1]["data"] == "dark"
         assert ask("/param/no/such")[1] == {"address": "/param/no/such", "status": "error", "data": "no parameter no.such"}
         assert set(ask("/status")[1]["data"]) == {"display_fps", "generator_fps", "errors"}
-    finally:
-        sock.close()
-        engine.stop_controllers()
-        engine.close()
 
 
 def test_walk_commands_glide_to_a_seed_from_wherever_the_picture_is(tmp_path):
     import torch
-    show = tmp_path / "show.yaml"
-    show.write_text(MAPPED)
-    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
-    try:
-        (osc,) = [c for c in engine.controllers if c.name == "osc"]
-        engine.start_controllers()
+    with osc_session(tmp_path, MAPPED) as (engine, osc):
         engine.params.set("walk.speed", 0.0)
         engine.frame()
         before = engine.source.frame_at(engine.walk_time).ws
@@ -350,9 +319,6 @@ def test_walk_commands_glide_to_a_seed_from_wherever_the_picture_is(tmp_path):
         for bad in ([-1], [1.5], [1, -2.0], []):
             client.send_message("/walk/glide", bad)
         wait_until(lambda: osc.bad >= 4)
-    finally:
-        engine.stop_controllers()
-        engine.close()
 
 
 def test_replies_are_rate_limited():

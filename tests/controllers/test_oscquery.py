@@ -17,7 +17,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from controllers.oscquery import OscQueryServer
 from engine.params import ParamSpec, engine_params
-from engine.session import Session, SessionConfig
+from tests.controllers.sessions import osc_session
 
 
 def get(port: int, path: str) -> tuple[int, object]:
@@ -96,12 +96,8 @@ cues: [{id: a, actions: []}]
 
 
 def test_the_tree_follows_the_engine_values_and_show_reloads(tmp_path):
-    show = tmp_path / "show.yaml"
-    show.write_text(SHOW)
-    engine = Session(SessionConfig(show=str(show), headless=True, size=(64, 64), generator="thread")).load().open_live()
-    try:
-        engine.start_controllers()
-        (osc,) = [c for c in engine.controllers if c.name == "osc"]
+    with osc_session(tmp_path, SHOW) as (engine, osc):
+        show = tmp_path / "show.yaml"
         (query,) = [s for s in engine.feedback if getattr(s, "name", "") == "oscquery"]
         assert query.port == osc.port                          # the OSC port's number, over TCP
         SimpleUDPClient("127.0.0.1", osc.port).send_message("/param/mood/energy", 0.9)
@@ -118,6 +114,3 @@ def test_the_tree_follows_the_engine_values_and_show_reloads(tmp_path):
             assert time.monotonic() < deadline, "the reloaded show's parameter never appeared"
             engine.frame()
             time.sleep(0.02)
-    finally:
-        engine.stop_controllers()
-        engine.close()
