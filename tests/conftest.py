@@ -8,6 +8,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import time
 
 import pytest
 import torch
@@ -27,6 +28,19 @@ atexit.register(shutil.rmtree, _CACHE, True)
 FIXTURES = pathlib.Path(os.environ.get("LATENTSTAGE_FIXTURES", ROOT.parent / "shared" / "fixtures"))
 TINY_PKL = FIXTURES / "stylegan2-ada" / "tiny.pkl"
 TINY_REFERENCE = FIXTURES / "stylegan2-ada" / "tiny_reference.npz"
+
+
+def wait_for(predicate, timeout: float, what: str = "the condition", poll: float = 0.005):
+    """Poll ``predicate`` until it returns something true, and return that; AssertionError after ``timeout``
+    seconds (for the threads, processes and sockets the tests wait on)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from engine.generate import FrameSynthesizer
 from engine.latent import Keyframe, LatentWalker, WalkSettings
 from engine.process_worker import ProcessWorker
+from tests import conftest
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +23,7 @@ def walker(default_generator):
 
 
 def wait_for(predicate, timeout: float = 120.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+    return conftest.wait_for(predicate, timeout, poll=0.02)
 
 
 def test_frames_match_the_thread_worker_and_the_newest_request_wins(default_generator, walker):

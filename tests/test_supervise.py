@@ -11,6 +11,7 @@ import sys
 import time
 
 from engine.supervise import child_command
+from tests import conftest
 from tests.conftest import ROOT
 
 SHOW = """format: 1
@@ -35,13 +36,7 @@ def read(path) -> dict | None:
 
 
 def wait_for(predicate, timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return conftest.wait_for(predicate, timeout, what, poll=0.2)
 
 
 def running(state: dict | None) -> dict[str, float]:

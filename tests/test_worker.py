@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from engine.generate import FrameSynthesizer
 from engine.latent import Keyframe, LatentWalker, WalkSettings
 from engine.worker import FrameQueue, GeneratedFrame, GeneratorWorker
+from tests import conftest
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +37,7 @@ class SlowSynthesizer(FrameSynthesizer):
         return super().render(frame)
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.005)
+wait_for = functools.partial(conftest.wait_for, timeout=20.0)
 
 
 def test_newest_request_wins(default_generator, walker):

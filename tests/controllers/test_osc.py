@@ -17,6 +17,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from controllers.osc import BadMessage, OscInput, message_to_event, parse_endpoint
 from engine.clock import WallClock
+from tests.conftest import wait_for
 from tests.controllers.sessions import osc_session
 
 
@@ -51,10 +52,7 @@ def osc():
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.005)
+    wait_for(predicate, timeout)
 
 
 @pytest.mark.parametrize("address, args, expected", [
