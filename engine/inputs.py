@@ -21,10 +21,16 @@ kind        key                                    value
 ``set``     a parameter (``group.name``)           a value in its range
 ``norm``    a parameter                            a 0..1 control position, through its curve
 ``nudge``   a parameter                            a change, in the parameter's units
-``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, else None
-            start, quit, hud
+``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, a parameter for
+            start, quit, hud, learn                ``learn`` (MIDI learn; None disarms), else None
 ``walk``    jump or glide                          a seed
+``step``    a parameter                            a change of its 0..1 control position (encoders)
+``source``  a source (``bio.hr``, ``midi.clock.bpm``)  what an input measures (read-only, DESIGN §3)
+``pulse``   a source (``bio.beat``)                a moment's strength (0..1): a heart beat, a pad hit
 ==========  =====================================  ============================================
+
+Sources are what inputs measure, named like parameters but with any number of dot levels; they are never
+set by anyone else, and mappings (engine.sources) turn them into modulations on top of parameters.
 
 The queue is bounded (:data:`MAX_PENDING`): a sender that floods it loses its oldest events, counted in
 :attr:`EventQueue.dropped`, and the frame loop still only does a bounded amount of work per frame.
@@ -35,11 +41,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator
 
-KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk")
-COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud")
+KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk", "step", "source", "pulse")
+COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud", "learn")
+SOURCE_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]{1,40}){1,4}\Z")   # bio.hr, midi.clock.bpm, audio.band.bass
 MAX_SEED = 2 ** 32 - 1
 MAX_GLIDE_SECONDS = 1e6
 MAX_PENDING = 10_000            # events waiting for the frame loop; beyond this the oldest are dropped
@@ -69,10 +77,14 @@ class InputEvent:
             raise InputError(f"event key must be a short name, got {self.key!r}")
         if not (isinstance(self.time, (int, float)) and math.isfinite(self.time)):
             raise InputError(f"event time must be a finite number, got {self.time!r}")
-        if self.kind in ("set", "norm", "nudge"):
+        if self.kind in ("source", "pulse") and not SOURCE_KEY.match(self.key):
+            raise InputError(f"{self.kind}: a source is named like bio.hr (lower case, dotted), got {self.key[:60]!r}")
+        if self.kind in ("set", "norm", "nudge", "step", "source", "pulse"):
             if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
                     or not math.isfinite(self.value):
                 raise InputError(f"{self.kind} {self.key}: expected a finite number, got {self.value!r}")
+            if self.kind == "pulse" and not 0.0 <= self.value <= 1.0:
+                raise InputError(f"pulse {self.key}: a strength is 0..1, got {self.value!r}")
         if self.kind == "command" and self.key not in COMMANDS:
             raise InputError(f"command must be one of {COMMANDS}, got {self.key!r}")
         if self.kind == "walk":
