@@ -23,6 +23,10 @@ class FeedbackState:
     display_fps: float = 0.0
     generator_fps: float = 0.0
     errors: tuple[str, ...] = ()                 # faults shown on the HUD now, one line each
+    sources: dict[str, float] = dataclasses.field(default_factory=dict)   # what the inputs measure (read-only)
+    live: tuple[str, ...] = ()                   # sources heard from lately (a sensor that went quiet is not)
+    learning: str | None = None                  # the parameter armed for MIDI learn
+    baseline: int = 0                            # baseline captures commanded so far (a change: capture now)
 
 
 class Feedback(Protocol):

@@ -22,7 +22,7 @@ kind        key                                    value
 ``norm``    a parameter                            a 0..1 control position, through its curve
 ``nudge``   a parameter                            a change, in the parameter's units
 ``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, a parameter for
-            start, quit, hud, learn                ``learn`` (MIDI learn; None disarms), else None
+            start, quit, hud, learn, baseline      ``learn`` (MIDI learn; None disarms), else None
 ``walk``    jump or glide                          a seed
 ``step``    a parameter                            a change of its 0..1 control position (encoders)
 ``source``  a source (``bio.hr``, ``midi.clock.bpm``)  what an input measures (read-only, DESIGN §3)
@@ -46,7 +46,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk", "step", "source", "pulse")
-COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud", "learn")
+COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud", "learn",
+                              "baseline")
 SOURCE_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]{1,40}){1,4}\Z")   # bio.hr, midi.clock.bpm, audio.band.bass
 MAX_SEED = 2 ** 32 - 1
 MAX_GLIDE_SECONDS = 1e6
@@ -170,6 +171,9 @@ class Router:
         return handler(event)
 
 
+TAKEOVER_MODES: tuple[str, ...] = ("pickup", "scale", "none")
+
+
 @dataclasses.dataclass
 class _Pickup:
     armed: bool = True
@@ -177,36 +181,71 @@ class _Pickup:
 
 
 class SoftTakeover:
-    """Soft takeover for 0..1 controls (MIDI faders and knobs): a control whose position differs from the
-    parameter's value does nothing until it is moved through that value, so picking up a fader never makes
-    the picture jump. Once it has picked up it follows directly, until something else sets the parameter.
+    """Soft takeover for absolute 0..1 controls (MIDI faders and knobs), in the two modes Ableton names, so a
+    control that is not where its parameter is never makes the picture jump:
 
-        >>> soft = SoftTakeover()
-        >>> soft.accept("midi", "gen.psi", position=0.9, current=0.3)     # far from the value: ignored
-        False
-        >>> soft.accept("midi", "gen.psi", position=0.25, current=0.3)    # moved through it: picked up
+    - ``pickup``: the control does nothing until it is moved through the parameter's value; then it follows.
+    - ``scale`` (value scaling): the control moves the parameter at once, but in proportion to the room left
+      in the direction it moves, so control and parameter meet at the end of the travel (or sooner) and then
+      move together.
+    - ``none``: the control jumps the parameter to its position.
+
+    A control that has caught its parameter follows it directly until something else writes the parameter
+    (:meth:`release`); then it must catch it again.
+
+        >>> soft = SoftTakeover("pickup")
+        >>> soft.follow("midi", "gen.psi", position=0.9, current=0.3) is None    # far from the value: ignored
         True
+        >>> soft.follow("midi", "gen.psi", position=0.25, current=0.3)           # moved through it: picked up
+        0.25
+        >>> scale = SoftTakeover("scale")
+        >>> scale.follow("midi", "fx.glow", 0.5, current=0.8)     # the first message only says where it is
+        >>> round(scale.follow("midi", "fx.glow", 0.75, current=0.8), 3)   # 1/2 of the way up: 1/2 of the room
+        0.9
     """
 
-    def __init__(self, window: float = 0.02) -> None:
-        self.window = window
+    def __init__(self, mode: str = "pickup", window: float = 0.02) -> None:
+        if mode not in TAKEOVER_MODES:
+            raise ValueError(f"takeover must be one of {TAKEOVER_MODES}, got {mode!r}")
+        self.mode, self.window = mode, window
         self._state: dict[tuple[str, str], _Pickup] = {}
 
+    def follow(self, source: str, key: str, position: float, current: float) -> float | None:
+        """The 0..1 position to give the parameter (None: leave it), for a control of ``source`` now at
+        ``position`` while the parameter is at ``current`` (both as 0..1 positions)."""
+        if self.mode == "none":
+            return position
+        state = self._state.get((source, key))
+        if state is None:
+            if len(self._state) >= 4096:               # bounded: controls × parameters a show can map
+                self._state.clear()
+            state = self._state[(source, key)] = _Pickup()
+        last, state.last = state.last, position
+        if not state.armed:
+            return position
+        if abs(position - current) <= self.window or (
+                last is not None and min(last, position) <= current <= max(last, position)):
+            state.armed = False
+            return position
+        if self.mode == "pickup" or last is None or position == last:
+            return None
+        if position > last:                            # scale the room left above (or below) the parameter
+            room = 1.0 - last
+            moved = current + (position - last) * (1.0 - current) / room if room > 0 else 1.0
+        else:
+            moved = current - (last - position) * current / last if last > 0 else 0.0
+        return min(1.0, max(0.0, moved))
+
     def accept(self, source: str, key: str, position: float, current: float) -> bool:
-        state = self._state.setdefault((source, key), _Pickup())
-        if state.armed:
-            crossed = state.last is not None and min(state.last, position) <= current <= max(state.last, position)
-            if abs(position - current) <= self.window or crossed:
-                state.armed = False
-        state.last = position
-        return not state.armed
+        """Pick-up as a yes/no (True: the control has the parameter)."""
+        return self.follow(source, key, position, current) is not None
 
     def release(self, key: str, writer: str) -> None:
-        """Another source set ``key``: every other control must pick it up again."""
+        """Another source set ``key``: every other control must catch it again."""
         for (source, name), state in self._state.items():
             if name == key and source != writer:
                 state.armed = True
 
     def waiting(self) -> list[tuple[str, str]]:
-        """(source, parameter) pairs whose control has not picked up its parameter yet (for the HUD)."""
+        """(source, parameter) pairs whose control has not caught its parameter yet (for the HUD)."""
         return [pair for pair, state in self._state.items() if state.armed]

@@ -35,6 +35,7 @@ from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
 from engine.params import ENGINE_PARAMS, ParamStore, engine_params
 from engine.recording import Recorder, read_text
+from engine.sources import Modulator, SourceStore
 from engine.state import EngineState, Heartbeat, StateWriter, file_sha256
 from engine.worker import GeneratorWorker
 
@@ -51,6 +52,8 @@ __all__ = ["ENGINE_PARAMS", "LiveEngine", "LoopStats", "ShowWatcher", "engine_pa
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
 FAULT_SHOWN_SECONDS = 10.0      # how long the HUD shows a stage's last fault after it stops happening
+QUANTIZE_STALE_SECONDS = 1.0    # a beat clock silent this long no longer holds a GO back
+QUANTIZE_MAX_WAIT = 8.0         # a bar at 30 BPM: the longest a quantised GO waits
 
 class LatentSource(Protocol):
     """Where the W of each frame comes from: a :class:`LatentWalker`, or a show's cue runner."""
@@ -140,8 +143,17 @@ class LiveEngine:
         self.router.map("nudge", self._on_nudge)
         self.router.map("command", self._on_command)
         self.router.map("walk", self._on_walk)
-        self.soft = SoftTakeover()
-        self.soft_sources: set[str] = {"midi"}  # 0..1 controls from these pick their parameter up softly
+        self.router.map("step", self._on_step)
+        self.router.map("source", self._on_source)
+        self.router.map("pulse", self._on_pulse)
+        self.soft = SoftTakeover()              # the show's inputs: midi: takeover: picks the mode
+        self.soft_sources: set[str] = {"midi"}  # 0..1 controls from these catch their parameter softly
+        self.sources = SourceStore()            # what the inputs measure (bio.hr, midi.clock.bpm, …)
+        self.modulator = Modulator([])          # the show's modulations: sources on top of parameters
+        self.quantize: tuple[str, str] | None = None   # (clock, beat|bar): GO waits for the clock's next one
+        self.learning: str | None = None        # the parameter armed for MIDI learn
+        self.baseline_requests = 0              # sensor baseline captures commanded (controllers follow it)
+        self._pending_go: tuple[float, float | None] | None = None   # (when GO was pressed, the phase then)
         self.recorder: Recorder | None = None   # --record: every routed event, with its frame's engine time
         self.show_sha256 = file_sha256(runner.show.path) if runner is not None else None
         self.clock = clock or WallClock()
@@ -191,7 +203,9 @@ class LiveEngine:
         recent = self.worker.status.recent_error()
         state = FeedbackState(now=now, values=dict(values), standby=standby, running=running,
                               display_fps=self.stats.display_fps, generator_fps=self.stats.generator_fps,
-                              errors=errors + ((f"generator: {recent}",) if recent else ()))
+                              errors=errors + ((f"generator: {recent}",) if recent else ()),
+                              sources=self.sources.values(), live=tuple(self.sources.live(now)),
+                              learning=self.learning, baseline=self.baseline_requests)
         for sink in self.feedback:
             sink.offer(state)
 
@@ -219,6 +233,19 @@ class LiveEngine:
         self.params.set(event.key, self.params.get(event.key) + event.value, source=event.source)
         self.soft.release(event.key, event.source)
 
+    def _on_step(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        self.params.set_normalized(event.key, self.params.normalized(event.key) + event.value, source=event.source)
+        self.soft.release(event.key, event.source)
+
+    def _on_source(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        self.sources.update(event.key, float(event.value), self.clock.now())
+
+    def _on_pulse(self, event: InputEvent) -> None:
+        assert isinstance(event.value, (int, float))
+        self.modulator.pulse(event.key, float(event.value), self.clock.now())
+
     def _on_walk(self, event: InputEvent) -> None:
         seed, seconds = walk_target(event)
         if self.runner is None:
@@ -229,8 +256,41 @@ class LiveEngine:
         if event.key == "start":
             if self.runner is not None:
                 self._note(self.runner.start_cue(str(event.value), self.clock.now()), level=logging.INFO)
-            return
-        self.handle_key(event.key)
+        elif event.key == "learn":
+            self.learning = str(event.value) if event.value else None
+            if self.learning is not None:
+                self.params.spec(self.learning)                 # an unknown parameter is reported, not armed
+            self._note(f"MIDI learn: move a control for {self.learning}" if self.learning else "MIDI learn off",
+                       level=logging.INFO)
+        elif event.key == "baseline":
+            self.baseline_requests += 1
+            self._note("sensor baseline: capturing", level=logging.INFO)
+        elif event.key == "go" and self.quantize is not None and self.runner is not None:
+            self._pending_go = (self.clock.now(), self._clock_phase())
+            self._note(f"GO on the next {self.quantize[1]}", level=logging.INFO)
+        else:
+            self.handle_key(event.key)
+
+    def _clock_phase(self) -> float | None:
+        """The quantising clock's phase (0..1 within a beat or a bar), None while it is not live."""
+        assert self.quantize is not None
+        clock, unit = self.quantize
+        key = f"{clock}.{unit}"
+        if self.sources.age(key, self.clock.now()) > QUANTIZE_STALE_SECONDS:
+            return None
+        return self.sources.get(key)
+
+    def _quantized_go(self, now: float) -> None:
+        """A waiting GO fires when the clock's phase wraps (the next beat or bar); with no live clock, or
+        after a bar's worth of waiting at 30 BPM, at once: a dead clock never swallows a GO."""
+        assert self._pending_go is not None
+        pressed, before = self._pending_go
+        phase = self._clock_phase()
+        if phase is None or before is None or phase < before or now - pressed > QUANTIZE_MAX_WAIT:
+            self._pending_go = None
+            self.handle_key("go")
+        else:
+            self._pending_go = (pressed, phase)
 
     def handle_key(self, action: str) -> None:
         """Run an operator command now: quit, hud; with a show also go, stop, panic, reset, up, down.
@@ -259,13 +319,17 @@ class LiveEngine:
         now = self.clock.now()
         self._route_events(now)
         self._guard("parameters", self.params.advance, now)
-        values = self.params.snapshot()
+        if self.modulator.modulations:
+            self._guard("modulations", self._modulate, now)
+        if self._pending_go is not None:
+            self._guard("quantised go", self._quantized_go, now)
+        values = self.params.modulated()
         if self._last_now is not None:
             self.walk_time += (now - self._last_now) * values["walk.speed"]
         self._last_now = now
         if self.runner is not None:
             self._guard("cues", self.runner.update, now, self.walk_time)
-            values = self.params.snapshot()  # fades changed parameters for this frame
+            values = self.params.modulated()  # fades changed parameters for this frame
             messages = self.runner.messages
             while messages:                  # the cue list's news (a clock cue, a takeover) for the HUD
                 self._note(messages.popleft(), logging.INFO)
@@ -277,7 +341,7 @@ class LiveEngine:
         for i, output in enumerate(self.outputs):
             self._guard(f"output {i}", output.draw, now, frames, values, overlay, self.blend)
         if self.feedback:
-            self._guard("feedback", self._offer_feedback, now, values)
+            self._guard("feedback", self._offer_feedback, now, self.params.snapshot())
         if now - self._last_poll >= self.shader_poll_seconds:
             self._last_poll = now
             for i, output in enumerate(self.outputs):
@@ -291,6 +355,9 @@ class LiveEngine:
         if self.heartbeat is not None:
             self.heartbeat.beat(now)
         self._measure(now)
+
+    def _modulate(self, now: float) -> None:
+        self.params.modulate(self.modulator.offsets(now, self.sources, self.params.spans()))
 
     def record(self, recorder: Recorder) -> None:
         """Start recording: every routed event from now on, the show at every reload, and the source of every
@@ -434,6 +501,14 @@ class LiveEngine:
                 running = ", ".join(r.cue.id for r in self.runner.running) or "-"
                 lines.append(f"standby {standby.label if standby else '(end)'}   running {running}")
             lines.extend(c.status()[:80] for c in self.controllers if c.name != "keyboard")
+            live = self.sources.live(now)
+            if live or self.modulator.modulations:
+                lines.append("live: " + (", ".join(live) if live else "no sensor heard lately")[:74])
+            if self.learning:
+                lines.append(f"MIDI learn: move a control for {self.learning}")
+            waiting = self.soft.waiting()
+            if waiting:
+                lines.append("catch up: " + ", ".join(key for _, key in waiting)[:70])
             lines.extend(sink.status()[:80] for sink in self.feedback)
             recent = status.recent_error()
             if recent:

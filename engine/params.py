@@ -84,6 +84,7 @@ class ParamStore:
         self._writes: dict[str, tuple[str, int]] = {}      # key -> (source, write number) of its last write
         self._write_count = 0
         self._last_advance: float | None = None
+        self._offsets: dict[str, float] = {}               # modulations on top of the base values, this frame
         self._lock = threading.Lock()
 
     def declare(self, spec: ParamSpec) -> None:
@@ -158,8 +159,36 @@ class ParamStore:
                     self._values[key] = self._targets[key] = spec.default
 
     def snapshot(self) -> dict[str, float]:
+        """Every parameter's base value: what performers and cues set (saved for --resume, sent as feedback)."""
         with self._lock:
             return dict(self._values)
+
+    def modulate(self, offsets: dict[str, float]) -> None:
+        """This frame's modulations (engine.sources): added to the base values by :meth:`modulated`, never
+        stored in them, so a sensor cannot drag a fader's value along."""
+        with self._lock:
+            self._offsets = {key: offset for key, offset in offsets.items()
+                             if key in self._specs and math.isfinite(offset)}
+
+    def modulated(self) -> dict[str, float]:
+        """What the frame draws with: each base value plus its modulation, clamped to the range.
+
+        >>> store = ParamStore()
+        >>> store.declare(ParamSpec("fx.glow", default=0.5, minimum=0.0, maximum=1.0))
+        >>> store.modulate({"fx.glow": 0.8})
+        >>> store.modulated()["fx.glow"], store.get("fx.glow")
+        (1.0, 0.5)
+        """
+        with self._lock:
+            values = dict(self._values)
+            for key, offset in self._offsets.items():
+                values[key] = self._specs[key].clamp(values[key] + offset)
+            return values
+
+    def spans(self) -> dict[str, float]:
+        """Each parameter's max - min (how far a modulation of amount 1 moves it)."""
+        with self._lock:
+            return {key: spec.maximum - spec.minimum for key, spec in self._specs.items()}
 
     def specs(self) -> list[ParamSpec]:
         """Every parameter's spec, sorted by key (safe from any thread: OSCQuery serves them)."""
