@@ -61,6 +61,7 @@ from engine.params import shape_position
 from engine.show.model import is_cue_id
 
 from controllers.base import Controller, Post
+from controllers.sensors import SensorBank, SensorMapping
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log, interval=10.0)
@@ -316,8 +317,11 @@ class OscInput(Controller):
     name = "osc"
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, allow: Iterable[str] = (),
-                 mappings: Iterable[OscMapping | dict[str, Any]] = ()) -> None:
+                 mappings: Iterable[OscMapping | dict[str, Any]] = (), sensors: Iterable[SensorMapping] = ()) -> None:
+        """``mappings``: the show's own addresses; ``sensors``: biofeedback readings (controllers.sensors)."""
         self.host, self.port = host, port
+        self.sensors = SensorBank(sensors)
+        self._baseline_seen = 0
         self.mappings: dict[str, list[OscMapping]] = {}   # address -> the show's mappings of it (they win)
         for m in mappings:
             mapping = m if isinstance(m, OscMapping) else OscMapping(**m)
@@ -340,6 +344,10 @@ class OscInput(Controller):
     # ------------------------------------------------------------------------- as a feedback sink (queries)
     def offer(self, state: FeedbackState) -> None:
         self._state = state                  # one reference, swapped whole: safe to read from the server
+        if state.baseline != self._baseline_seen and self._clock is not None:
+            self._baseline_seen = state.baseline
+            with self._lock:                 # the conditioners run on the server's thread
+                self.sensors.capture_baseline(self._clock.now())
 
     def start(self, post: Post, clock: Clock) -> None:
         """Bind and listen (OSError if the port cannot be had: the engine reports it and goes on)."""
@@ -398,8 +406,13 @@ class OscInput(Controller):
                     continue
             try:
                 mapped = self.mappings.get(address)
-                events = [m.event(list(message.params), now) for m in mapped] if mapped else \
-                    [message_to_event(address, message.params, now)]
+                if address in self.sensors:
+                    with self._lock:
+                        sensed: list[InputEvent | None] = list(self.sensors.handle(address, message.params, now) or [])
+                    events = sensed
+                else:
+                    events = [m.event(list(message.params), now) for m in mapped] if mapped else \
+                        [message_to_event(address, message.params, now)]
             except (BadMessage, InputError) as exc:
                 self._problem(str(exc))
                 continue

@@ -39,6 +39,7 @@ from engine.defaults import DEFAULT_CHAIN, FIT_MODES
 from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
 from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
+from engine.show import load_inputs
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
                                OSC_RESERVED, ShadersAction, Show, WalkAction, is_cue_id)
@@ -117,6 +118,7 @@ class _Reader:
         self.declared: dict[str, ParamDecl] = {}
         self._hints = MAX_HINTS
         self._keyframes_left = MAX_SHOW_KEYFRAMES
+        self.pending_cues: list[tuple[str, Node, str]] = []   # cue ids named before the cues were read
 
     # ------------------------------------------------------------------------------------------ primitives
     def error(self, node: Node | None, code: str, message: str) -> None:
@@ -416,7 +418,7 @@ class _Reader:
         """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20], out: ["192.168.1.20:9001"]}``: where to
         listen, (optionally) the only senders to listen to, and where feedback goes."""
         import ipaddress
-        fields = self.mapping(node, where, ("port", "host", "allow", "out", "map"))
+        fields = self.mapping(node, where, ("port", "host", "allow", "out", "map", "sensors"))
         values: dict[str, object] = {}
         ok = True
         if "port" in fields:
@@ -458,9 +460,18 @@ class _Reader:
             if len(items) > MAX_OSC_MAPPINGS:
                 self.error(fields["map"][1], "E005", f"{where}.map: {len(items)} mappings; at most {MAX_OSC_MAPPINGS}")
                 items, ok = [], False
-            mappings = [self.osc_mapping(item, f"{where}.map[{i}]") for i, item in enumerate(items)]
-            ok = ok and all(m is not None for m in mappings)
+            sensed = [load_inputs.sensor_entry(self, item, f"{where}.map[{i}]")
+                      for i, item in enumerate(items) if load_inputs.is_sensor_entry(item)]
+            mappings = [self.osc_mapping(item, f"{where}.map[{i}]") for i, item in enumerate(items)
+                        if not load_inputs.is_sensor_entry(item)]
+            ok = ok and all(m is not None for m in mappings) and all(m is not None for m in sensed)
             values["map"] = tuple(m for m in mappings if m is not None)
+            values["sensors"] = tuple(m for m in sensed if m is not None)
+        if "sensors" in fields:
+            presets = load_inputs.sensors(self, fields["sensors"][1], f"{where}.sensors")
+            ok = ok and presets is not None
+            own: Any = values.get("sensors", ())
+            values["sensors"] = (presets or ()) + tuple(own)
         return values if ok else None
 
     def osc_mapping(self, node: Node, where: str) -> dict[str, object] | None:
@@ -737,7 +748,15 @@ class _Reader:
             WalkAction(keyframes=tuple(Keyframe(seed=s) for s in range(8)), transition=0.0)
         inputs: dict[str, object] = {}
         if get("inputs") is not None:
-            families = self.mapping(get("inputs"), "inputs", ("keyboard", "osc"))   # MIDI, audio: to come
+            families = self.mapping(get("inputs"), "inputs", ("keyboard", "osc", "midi", "link", "quantize",
+                                                              "modulate"))
+            readers = {"midi": load_inputs.midi, "link": load_inputs.link, "quantize": load_inputs.quantize,
+                       "modulate": load_inputs.modulations}
+            for family, read in readers.items():
+                if family in families:
+                    section = read(self, families[family][1], f"inputs.{family}")
+                    if section is not None:
+                        inputs[family] = section
             if "osc" in families:
                 osc = self.osc(families["osc"][1], "inputs.osc")
                 if osc is not None:
@@ -759,6 +778,10 @@ class _Reader:
         parsed = [(self.cue(n, i), n) for i, n in enumerate(cue_nodes)]
         cues = [c for c, _ in parsed if c is not None]
         self.check_cues(parsed)
+        ids = {c.id for c in cues}
+        for cue_id, node, where in self.pending_cues:
+            if cue_id not in ids:
+                self.error(node, "E004", f"{where}: no cue '{_clip(cue_id)}'{self.hint(cue_id, ids)}")
         if self.errors or walk is None or name is None or model is None or precision is None or chain is None:
             return None
         return Show(path=self.path, format=FORMAT_VERSION, name=name, model=model, precision=precision,
