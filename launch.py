@@ -245,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--osc-out", action="append", default=[], metavar="HOST:PORT", type=osc_endpoint,
                       help="send OSC feedback there: parameters as they change, the standby and running cues, "
                            "fps, errors and a heartbeat (repeatable)")
+    live.add_argument("--midi", action="append", default=[], metavar="PATTERN", type=midi_pattern,
+                      help="listen to MIDI input ports whose names match (a part of the name, or a glob such as "
+                           "'nanoKONTROL2*'); repeatable; the show's inputs: midi: maps the controls")
+    live.add_argument("--link", action="store_true",
+                      help="join an Ableton Link session: sources link.bpm, link.beat, link.bar")
     live.add_argument("--no-oscquery", action="store_true",
                       help="with --osc: do not serve the namespace over OSCQuery (HTTP on the OSC port's number, "
                            "advertised over zeroconf)")
@@ -346,6 +351,13 @@ def osc_endpoint(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def midi_pattern(text: str) -> str:
+    if not 0 < len(text) <= 100 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"expected a MIDI port name pattern (1..100 printable characters), "
+                                         f"got {text[:40]!r}")
+    return text
+
+
 def ip_address(text: str) -> str:
     import ipaddress
     try:
@@ -383,7 +395,7 @@ def session_config(args: argparse.Namespace) -> Any:
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
         heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
         render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow),
-        osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery)
+        osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery, midi=tuple(args.midi), link=args.link)
 
 
 def run(args: argparse.Namespace) -> int:

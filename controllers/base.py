@@ -19,6 +19,7 @@ import abc
 from collections.abc import Callable
 
 from engine.clock import Clock
+from engine.feedback import FeedbackState
 from engine.inputs import InputEvent
 
 Post = Callable[[InputEvent], None]
@@ -40,3 +41,31 @@ class Controller(abc.ABC):
     @abc.abstractmethod
     def status(self) -> str:
         """One line for the HUD: what it is connected to, how many events, the last problem."""
+
+
+class Listening(Controller):
+    """A controller that also follows the engine's state (LED feedback, MIDI learn, baseline commands)."""
+
+    @abc.abstractmethod
+    def offer(self, state: FeedbackState) -> None:
+        """The newest state, from the frame loop: keep a reference, never block."""
+
+
+class FeedbackTap:
+    """Hands the frame loop's feedback to a :class:`Listening` controller (the controller starts and stops
+    with the inputs, so as a feedback sink it has nothing to start)."""
+
+    def __init__(self, controller: Listening) -> None:
+        self.controller = controller
+
+    def start(self) -> None:
+        """Nothing: the controller started with the inputs."""
+
+    def offer(self, state: FeedbackState) -> None:
+        self.controller.offer(state)
+
+    def stop(self) -> None:
+        """Nothing: the controller stops with the inputs."""
+
+    def status(self) -> str:
+        return ""

@@ -26,6 +26,7 @@ Linux with JACK: ``MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK`` (ALSA is rtmidi
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,9 +40,9 @@ from engine.feedback import FeedbackState
 from engine.inputs import InputError, InputEvent
 from engine.logs import Throttle
 
-from controllers.base import Controller, Post
+from controllers.base import Listening, Post
 from controllers.midi_clock import ClockTracker
-from controllers.midi_map import SOURCE, MidiBinding, MidiDecoder, port_matches
+from controllers.midi_map import SOURCE, DeviceMap, MidiBinding, MidiDecoder, port_matches
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log, interval=10.0)
@@ -51,7 +52,7 @@ TICK_SECONDS = 1 / 60              # LEDs and clock sources
 CLOCK_TYPES = {"clock": "clock", "start": "start", "continue": "continue", "stop": "stop", "songpos": "songpos"}
 
 
-class MidiInput(Controller):
+class MidiInput(Listening):
     """Listens to every MIDI input port whose name matches ``ports`` (see the module docstring)."""
 
     name = "midi"
@@ -64,6 +65,7 @@ class MidiInput(Controller):
         """``range_of`` gives a parameter's (min, max), so a toggle's LED knows which end it is at;
         ``hello`` are SysEx messages sent to each output port that opens (a template select); ``backend``
         is a mido backend by name (``mido.backends.rtmidi/UNIX_JACK``; default: mido's, or $MIDO_BACKEND)."""
+        backend = backend or os.environ.get("MIDO_BACKEND")      # read now, not when mido was imported
         self._mido: Any = mido.Backend(backend, load=True) if backend else mido.backend
         self._listers: tuple[Any, Any] | None = None   # rtmidi: one client each way, kept for listing
         self.patterns = list(ports) or ["*"]
@@ -307,3 +309,24 @@ def _close(port: Any) -> None:
         port.close()
     except Exception as exc:  # a port whose device vanished may fail to close; it is gone either way
         log.debug("closing a MIDI port: %s", exc)
+
+
+def learned_entry(binding: MidiBinding, device: DeviceMap | None = None) -> dict[str, object]:
+    """A learned binding as a show file's map entry: by the control's name when the device map has it.
+
+    >>> learned_entry(MidiBinding("cc", 16, 0, param="walk.speed"))
+    {'cc': 16, 'channel': 1, 'param': 'walk.speed'}
+    """
+    entry: dict[str, object] = {}
+    named = [name for name, c in (device.controls.items() if device is not None else ())
+             if (c.kind, c.number, c.channel) == (binding.kind, binding.number, binding.channel)]
+    if named:
+        entry["control"] = named[0]
+    else:
+        entry[binding.kind] = binding.number
+        if binding.channel is not None:
+            entry["channel"] = binding.channel + 1
+    entry["param"] = binding.param
+    if binding.toggle:
+        entry["toggle"] = True
+    return entry

@@ -379,3 +379,60 @@ def port_matches(name: str, patterns: Sequence[str]) -> bool:
         elif p in lowered:
             return True
     return False
+
+
+# ------------------------------------------------------------------------------------- show file entries
+_ENTRY_KEYS = ("control", *CONTROL_KINDS, "channel", "param", "command", "cue", "seed", "glide", "relative",
+               "step", "toggle", "momentary", "velocity", "invert", "bits", "button", "led")
+
+
+def parse_binding(data: Any, where: str, device: DeviceMap | None = None) -> MidiBinding:
+    """One entry of a show's ``inputs: midi: map:`` as a binding; ValueError (one line starting with
+    ``where``) otherwise. ``{control: fader1, param: gen.psi}`` needs the show's ``device:``;
+    ``{cc: 16, channel: 1, param: walk.speed}``, ``{note: 36, command: go}``, ``{program: 3, cue: intro}``,
+    ``{cc: 20, relative: twos, step: 0.01, param: fx.glow}``, ``{note: 40, seed: 42, glide: 2}``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping such as {{cc: 16, param: walk.speed}}")
+    unknown = [str(k) for k in data if k not in _ENTRY_KEYS]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0][:30]!r}; expected some of {', '.join(_ENTRY_KEYS)}")
+    controls = [k for k in ("control", *CONTROL_KINDS) if k in data]
+    if len(controls) != 1:
+        raise ValueError(f"{where}: give exactly one control: control (a name in the device map) or one of "
+                         f"{', '.join(CONTROL_KINDS)}")
+    target: dict[str, Any] = {}
+    for key, kind in (("param", str), ("command", str), ("cue", str), ("seed", int), ("glide", float),
+                      ("relative", str), ("step", float), ("bits", int), ("toggle", bool), ("momentary", bool),
+                      ("velocity", bool), ("invert", bool), ("button", bool), ("led", bool)):
+        if key in data:
+            value = data[key]
+            ok = isinstance(value, bool) if kind is bool else (
+                isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float else \
+                isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str)
+            if not ok:
+                raise ValueError(f"{where}.{key}: expected {kind.__name__ if kind is not str else 'text'}, "
+                                 f"got {str(value)[:30]!r}")
+            target[key] = float(value) if kind is float else value
+    if "glide" in target and not 0 <= target["glide"] <= 1e6:
+        raise ValueError(f"{where}.glide: expected 0..1e6 seconds")
+    if "seed" in target and not 0 <= target["seed"] <= 2 ** 32 - 1:
+        raise ValueError(f"{where}.seed: expected a seed 0..{2 ** 32 - 1}")
+    channel = None
+    if "channel" in data:
+        channel = _channel(data["channel"], f"{where}.channel")
+    try:
+        if controls[0] == "control":
+            if device is None:
+                raise ValueError("a named control needs the section's device: (a controller map)")
+            name = data["control"]
+            if not isinstance(name, str):
+                raise ValueError("control: expected a control's name")
+            binding = binding_for_control(device, name, **target)
+            return dataclasses.replace(binding, channel=channel) if channel is not None else binding
+        number = data[controls[0]]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ValueError(f"{controls[0]}: expected a whole number, got {str(number)[:20]!r}")
+        return MidiBinding(controls[0], number, channel, **target)
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        raise ValueError(f"{where}: {text[text.find(': ') + 2:] if text.startswith('MIDI ') else text}") from None

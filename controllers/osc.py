@@ -9,6 +9,8 @@ which a TouchDesigner user guesses right:
 ``/param/{group}/{name} <value>``      set a parameter, in its own range (``/param/gen/psi 0.5``)
 ``/param/{group}/{name}/norm <0..1>``  set it from a 0..1 control, through the parameter's curve
 ``/param/{group}/{name}/nudge <d>``    add ``d`` to it (relative encoders, "a bit more")
+``/param/{group}/{name}/learn``        MIDI learn: the next control moved drives it (``0``: disarm)
+``/sensors/baseline``                  sensors capture their baseline now (calibration)
 ``/show/go``, ``/show/stop``,          the cue list, as QLab names them; an argument of 0 is ignored, so a
 ``/show/panic``, ``/show/reset``       TouchDesigner button (1 on press, 0 on release) fires once
 ``/show/cue/{id}/start``               start one cue by its id
@@ -127,13 +129,18 @@ def message_to_event(address: str, args: Iterable[Any], time: float, source: str
         group, name = parts[1], parts[2]
         if not (_NAME.match(group) and _NAME.match(name)):
             raise BadMessage(f"{_clip(address)}: a parameter is /param/group/name, lower case letters, digits, _")
+        if len(parts) == 4 and parts[3] == "learn":      # MIDI learn: arm (1, or no value) or disarm (0)
+            armed = not _released(address, values)
+            return InputEvent(time, source, "command", "learn", f"{group}.{name}" if armed else None)
         kind = "set" if len(parts) == 3 else {"norm": "norm", "nudge": "nudge"}.get(parts[3])
         if kind is None:
-            raise BadMessage(f"{_clip(address)}: after the parameter, expected /norm or /nudge")
+            raise BadMessage(f"{_clip(address)}: after the parameter, expected /norm, /nudge or /learn")
         value = _one_number(address, values)
         if kind == "norm" and not 0.0 <= value <= 1.0:
             raise BadMessage(f"{_clip(address)}: expected a value in 0..1, got {value:g}")
         return InputEvent(time, source, kind, f"{group}.{name}", value)
+    if address == "/sensors/baseline":
+        return None if _released(address, values) else InputEvent(time, source, "command", "baseline")
     if len(parts) == 2 and parts[0] == "show" and parts[1] in SHOW_COMMANDS:
         return None if _released(address, values) else InputEvent(time, source, "command", SHOW_COMMANDS[parts[1]])
     if len(parts) == 3 and parts[:2] == ["show", "playhead"] and parts[2] in ("up", "down"):

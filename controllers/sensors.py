@@ -138,6 +138,7 @@ class SensorBank:
         for mapping in list(mappings)[:MAX_SENSORS]:
             self.mappings.setdefault(mapping.address, []).append((mapping, Conditioner(mapping.condition)))
         self.refused = 0
+        self._last: dict[str, float] = {}           # address -> when its last message came
 
     def __contains__(self, address: str) -> bool:
         return address in self.mappings
@@ -158,6 +159,7 @@ class SensorBank:
         if len(numbers) < min(len(values), MAX_ARGS):
             self.refused += 1
         events: list[InputEvent] = []
+        last, self._last[address] = self._last.get(address, now), now
         for mapping, conditioner in entries:
             picked = numbers if mapping.arg is None else numbers[mapping.arg:mapping.arg + 1]
             if mapping.pulse is not None:
@@ -170,8 +172,9 @@ class SensorBank:
                 continue
             samples = picked if mapping.reduce == "each" else \
                 [sum(picked) / len(picked)] if mapping.reduce == "mean" else [picked[-1]]
-            for sample in samples:
-                reading = conditioner.process(now, sample)
+            for i, sample in enumerate(samples):      # several samples: spread over the time since the last
+                at = now if len(samples) == 1 else last + (now - last) * (i + 1) / len(samples)
+                reading = conditioner.process(at, sample)
                 if reading is not None:
                     assert mapping.source is not None
                     events.append(InputEvent(now, self.source, "source", mapping.source, reading))

@@ -167,6 +167,7 @@ class LiveEngine:
         self.show_hud = False
         self.blend = True                       # blend the two latest generated frames (offline: no)
         self.closers: list[Callable[[], object]] = []
+        self.on_show: list[Callable[[LiveEngine], object]] = []   # after a reloaded show took over
         self.running = False
         self.stats = LoopStats()
         self.messages: list[str] = []           # the latest operator messages (warnings start with "!")
@@ -382,6 +383,8 @@ class LiveEngine:
         assert self.runner is not None
         message = self.runner.apply(show)
         self.show_sha256 = file_sha256(self.runner.show.path)
+        for hook in self.on_show:
+            hook(self)
         if self.recorder is not None:
             self.recorder.show(self._last_now or 0.0, self.runner.show.path, read_text(self.runner.show.path))
         return message
@@ -509,7 +512,7 @@ class LiveEngine:
             waiting = self.soft.waiting()
             if waiting:
                 lines.append("catch up: " + ", ".join(key for _, key in waiting)[:70])
-            lines.extend(sink.status()[:80] for sink in self.feedback)
+            lines.extend(sink.status()[:80] for sink in self.feedback if sink.status())
             recent = status.recent_error()
             if recent:
                 lines.append("! generator: " + recent[:70])

@@ -105,6 +105,8 @@ class SessionConfig:
     osc_allow: tuple[str, ...] = ()              # --osc-allow: the only senders listened to (empty: any)
     osc_out: tuple[tuple[str, int], ...] = ()    # --osc-out HOST:PORT: feedback targets (else the show's)
     oscquery: bool = True                        # serve and advertise the namespace with OSC in (--no-oscquery)
+    midi: tuple[str, ...] = ()                   # --midi PATTERN: MIDI input ports (else as the show's inputs say)
+    link: bool = False                           # --link: join an Ableton Link session
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -118,6 +120,7 @@ class Session:
         self._precision = config.precision       # as asked (the show's when the command line says auto)
         self.show: Show | None = None
         self.walker: Any = None
+        self._live_params: list[Any] = []        # the live parameter store, once built (MIDI LEDs read ranges)
 
     @classmethod
     def from_parts(cls, G: Generator, show: Show | None = None, walker: Any = None,
@@ -317,6 +320,8 @@ class Session:
                             controllers=controllers)
         if runner is not None:
             runner.on_chain = engine.set_chain
+        self._tune_engine(engine)
+        engine.on_show.append(self._tune_engine)
         return engine
 
     # ---------------------------------------------------------------------------------------------- live
@@ -364,6 +369,7 @@ class Session:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
             keyboard = Keyboard(**self._controller_options("keyboard"))
+            self._live_params[:] = [params]
             controllers: list[Any] = [keyboard, *self._network_controllers()]
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
                                   controllers=controllers)
@@ -520,14 +526,58 @@ class Session:
         """OSC in, when the command line or the show's ``inputs: osc:`` asks for it (the command line wins)."""
         from controllers import OscInput
         from controllers.osc import DEFAULT_HOST, DEFAULT_PORT
+        found: list[Any] = [*self._midi(), *self._link()]
         options = self._controller_options("osc")
         if self.config.osc is None and not options:
-            return []
+            return found
         host, port = self.config.osc if self.config.osc is not None else (
             str(options.get("host") or DEFAULT_HOST), int(options.get("port", DEFAULT_PORT)))  # type: ignore[call-overload]
         allow = self.config.osc_allow or tuple(options.get("allow", ()))  # type: ignore[call-overload]
         mappings = [dict(m) for m in options.get("map", ())]  # type: ignore[attr-defined]
-        return [OscInput(port=port, host=host, allow=allow, mappings=mappings)]
+        sensors = list(options.get("sensors", ()))  # type: ignore[call-overload]
+        return [OscInput(port=port, host=host, allow=allow, mappings=mappings, sensors=sensors), *found]
+
+    def _midi(self) -> list[Any]:
+        """MIDI in, when the command line (--midi PATTERN) or the show's ``inputs: midi:`` asks for it."""
+        from controllers.midi import MidiInput, learned_entry
+        from controllers.midi_map import load_device
+        options = self._controller_options("midi")
+        if not self.config.midi and not options:
+            return []
+        device = load_device(str(options["device"])) if options.get("device") else None
+        ports = list(self.config.midi) or list(options.get("ports", ())) or ["*"]  # type: ignore[call-overload]
+        show = self.show
+        on_learn = None
+        if show is not None:
+            def on_learn(binding: Any) -> None:          # on the MIDI thread: the file, then the reload
+                from engine.show.write_back import add_midi_mapping
+                log.info("MIDI learn: %s", add_midi_mapping(show.path, learned_entry(binding, device),
+                                                            self.config.shaders))
+        params = self._live_params
+        return [MidiInput(ports=ports, bindings=options.get("map", ()),  # type: ignore[arg-type]
+                          clock=bool(options.get("clock", False)), device=options.get("device"),  # type: ignore[arg-type]
+                          on_learn=on_learn, hello=device.hello if device is not None else (),
+                          range_of=lambda key: (params[0].spec(key).minimum, params[0].spec(key).maximum))]
+
+    def _link(self) -> list[Any]:
+        """Ableton Link, when the command line (--link) or the show's ``inputs: link:`` asks for it."""
+        from controllers.link import LinkInput
+        options = self._controller_options("link")
+        if not self.config.link and not options:
+            return []
+        return [LinkInput(bpm=float(options.get("bpm", 120.0)), quantum=int(options.get("quantum", 4)))]  # type: ignore[call-overload, arg-type]
+
+    def _tune_engine(self, engine: LiveEngine) -> None:
+        """The show's engine-side inputs: takeover mode, modulations, quantised GO (again at every reload)."""
+        from engine.inputs import SoftTakeover
+        from engine.sources import Modulator
+        show = self.show if engine.runner is None else engine.runner.show
+        inputs = show.inputs if show is not None else {}
+        midi: Any = inputs.get("midi") if isinstance(inputs.get("midi"), dict) else {}
+        engine.soft = SoftTakeover(str(midi.get("takeover") or "pickup"))
+        engine.modulator = Modulator(list(inputs.get("modulate", ())))  # type: ignore[call-overload]
+        quantize = inputs.get("quantize")
+        engine.quantize = quantize if isinstance(quantize, tuple) else None
 
     def _feedback(self, controllers: Sequence[Any], params: Any) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; and the
@@ -539,7 +589,11 @@ class Session:
         if not targets:
             targets = [parse_endpoint(t) for t in self._controller_options("osc").get("out", ())]
         sinks: list[Any] = [OscFeedback(targets)] if targets else []
+        from controllers.base import FeedbackTap
+        from controllers.midi import MidiInput
         for controller in controllers:
+            if isinstance(controller, MidiInput):
+                sinks.append(FeedbackTap(controller))
             if isinstance(controller, OscInput):
                 controller.reply_to = list(targets)
                 sinks.append(OscQueries(controller))
