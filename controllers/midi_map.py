@@ -434,5 +434,4 @@ def parse_binding(data: Any, where: str, device: DeviceMap | None = None) -> Mid
             raise ValueError(f"{controls[0]}: expected a whole number, got {str(number)[:20]!r}")
         return MidiBinding(controls[0], number, channel, **target)
     except (ValueError, TypeError) as exc:
-        text = str(exc)
-        raise ValueError(f"{where}: {text[text.find(': ') + 2:] if text.startswith('MIDI ') else text}") from None
+        raise ValueError(f"{where}: {exc}") from None

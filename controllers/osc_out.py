@@ -11,6 +11,8 @@ second, as bundles of at most 64 messages:
 ``/status/fps <display> <generator>``  once a second
 ``/status/error <text>``               once a second while something is wrong (a fault on the HUD)
 ``/status/heartbeat <count>``          once a second: the engine is alive
+``/source/{key…} <value>``             a source (``/source/bio/hr``) when its reading changes
+``/status/live <sources…>``            once a second: the sources heard from lately (a quiet sensor is not)
 =====================================  =====================================================================
 
 A target that is not listening (or a network that is down) is counted and retried on the next send; the
@@ -42,6 +44,7 @@ _throttle = Throttle(log, interval=30.0)
 
 MAX_PER_BUNDLE = 64
 CHANGE = 1e-6                    # a value that moved less than this is not sent again
+MAX_SOURCES_SENT = 512           # sources followed (the engine keeps at most as many)
 
 
 def param_address(key: str) -> str:
@@ -121,6 +124,11 @@ class OscFeedback:
             if last is None or abs(value - last) > CHANGE:
                 self._sent_values[key] = value
                 out.append((param_address(key), [float(value)]))
+        for key, value in list(state.sources.items())[:MAX_SOURCES_SENT]:
+            last = self._sent_values.get("source:" + key)
+            if last is None or abs(value - last) > CHANGE:
+                self._sent_values["source:" + key] = value
+                out.append(("/source/" + key.replace(".", "/"), [float(value)]))
         if state.standby != self._standby:
             self._standby = state.standby
             out.append(("/show/standby", [state.standby or ""]))
@@ -133,6 +141,7 @@ class OscFeedback:
             out.append(("/status/fps", [float(state.display_fps), float(state.generator_fps)]))
             out.extend(("/status/error", [text[:200]]) for text in state.errors[:4])
             out.append(("/status/heartbeat", [self._beats]))
+            out.append(("/status/live", list(state.live[:MAX_SOURCES_SENT])))
         return out
 
     def _send(self, messages: list[tuple[str, list[Any]]]) -> None:

@@ -33,14 +33,16 @@ from engine.params import ParamSpec
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "Latent Stage"
-READ_WRITE, WRITE_ONLY = 3, 2
+READ_WRITE, WRITE_ONLY, READ_ONLY = 3, 2, 1
+MAX_SOURCE_NODES = 512
 COMMANDS = {"go": "GO: start the standby cue", "stop": "stop every running cue", "panic": "fade to rest "
             "(a second panic cuts)", "reset": "back to the opening"}
 ATTRIBUTES = ("TYPE", "RANGE", "VALUE", "ACCESS", "DESCRIPTION", "CONTENTS", "FULL_PATH", "CLIPMODE", "UNIT",
               "CRITICAL", "EXTENDED_TYPE", "TAGS")    # the spec's; a node without one answers 204
 
 
-def build_tree(specs: list[ParamSpec], values: dict[str, float]) -> dict[str, Any]:
+def build_tree(specs: list[ParamSpec], values: dict[str, float],
+               sources: dict[str, tuple[str, float | None]] | None = None) -> dict[str, Any]:
     """The OSCQuery tree of these parameters and the show commands.
 
     >>> tree = build_tree([ParamSpec("gen.psi", 0.7, -1.0, 2.0, doc="truncation")], {"gen.psi": 0.5})
@@ -59,9 +61,22 @@ def build_tree(specs: list[ParamSpec], values: dict[str, float]) -> dict[str, An
             "DESCRIPTION": spec.doc or f"{spec.key} ({spec.minimum:g}..{spec.maximum:g}, default {spec.default:g})"}
     show = {command: {"FULL_PATH": f"/show/{command}", "ACCESS": WRITE_ONLY, "DESCRIPTION": text}
             for command, text in COMMANDS.items()}
-    return {"FULL_PATH": "/", "ACCESS": 0, "CONTENTS": {
-        "param": {"FULL_PATH": "/param", "ACCESS": 0, "CONTENTS": params},
-        "show": {"FULL_PATH": "/show", "ACCESS": 0, "CONTENTS": show}}}
+    contents: dict[str, Any] = {"param": {"FULL_PATH": "/param", "ACCESS": 0, "CONTENTS": params},
+                                "show": {"FULL_PATH": "/show", "ACCESS": 0, "CONTENTS": show}}
+    if sources:                                    # read-only: what the inputs measure (OSC out sends them)
+        root: dict[str, Any] = {"FULL_PATH": "/source", "ACCESS": 0, "CONTENTS": {}}
+        for key, (doc, value) in sorted(sources.items())[:MAX_SOURCE_NODES]:
+            node, path = root, "/source"
+            for part in key.split("."):
+                path += "/" + part
+                node = node["CONTENTS"].setdefault(part, {"FULL_PATH": path, "ACCESS": 0, "CONTENTS": {}})
+            node.update({"TYPE": "f", "ACCESS": READ_ONLY, "DESCRIPTION": doc})
+            if value is not None:
+                node["VALUE"] = [value]
+            if not node["CONTENTS"]:
+                del node["CONTENTS"]
+        contents["source"] = root
+    return {"FULL_PATH": "/", "ACCESS": 0, "CONTENTS": contents}
 
 
 def find(tree: dict[str, Any], path: str) -> dict[str, Any] | None:
@@ -125,8 +140,12 @@ class OscQueryServer:
     name = "oscquery"
 
     def __init__(self, specs: Callable[[], list[ParamSpec]], osc_port: Callable[[], int], host: str = "127.0.0.1",
-                 port: int | None = None, advertise: bool = True, service_name: str = SERVICE_NAME) -> None:
-        self._specs, self._osc_port = specs, osc_port
+                 port: int | None = None, advertise: bool = True, service_name: str = SERVICE_NAME,
+                 sources: Callable[[], list[tuple[str, str]]] = lambda: []) -> None:
+        """``sources``: the sources the show declares (key, what it is); those heard but not declared appear
+        too, once they are."""
+        self._specs, self._osc_port, self._declared = specs, osc_port, sources
+        self._sources: dict[str, float] = {}
         self.host, self.port, self.advertise, self.service_name = host, port, advertise, service_name
         self.advertised = False
         self.problem = ""
@@ -136,7 +155,11 @@ class OscQueryServer:
         self._zeroconf: Any = None
 
     def tree(self) -> dict[str, Any]:
-        return build_tree(self._specs(), self._values)
+        sources: dict[str, tuple[str, float | None]] = {key: ("measured by an input", value)
+                                                         for key, value in self._sources.items()}
+        for key, doc in self._declared():
+            sources[key] = (doc, self._sources.get(key))
+        return build_tree(self._specs(), self._values, sources)
 
     def host_info(self) -> dict[str, Any]:
         return {"NAME": self.service_name, "OSC_IP": self.host, "OSC_PORT": self._osc_port(),
@@ -160,6 +183,7 @@ class OscQueryServer:
 
     def offer(self, state: FeedbackState) -> None:
         self._values = state.values
+        self._sources = state.sources
 
     def stop(self) -> None:
         if self._zeroconf is not None:

@@ -30,5 +30,34 @@ def parameter_lines(vocabulary: Vocabulary, show: Show | None = None) -> list[st
                      f"/param/{decl.key.replace('.', '/')}", f"show {show.name}" if show else "show"))
     widths = [max(len(row[i]) for row in rows) for i in range(6)] if rows else [0] * 6
     lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.append("sources (read-only, from inputs): none yet; audio, camera, MIDI and sensor inputs add theirs")
+    sources = show_sources(show)
+    if sources:
+        lines.append("sources (read-only, measured by the show's inputs; OSC feedback on /source/...):")
+        width = max(len(key) for key, _ in sources)
+        lines.extend(f"  {key.ljust(width)}   {doc}" for key, doc in sources)
+    else:
+        lines.append("sources (read-only, from inputs): none in this show (sensors, MIDI clock, Link add theirs)")
     return lines
+
+
+CLOCK_SOURCES = (("bpm", "tempo, beats per minute"), ("beat", "phase within the beat, 0..1"),
+                 ("bar", "phase within the bar, 0..1"))
+
+
+def show_sources(show: Show | None) -> list[tuple[str, str]]:
+    """The sources a show's inputs will measure (key, what it is), sorted: sensors, MIDI clock, Link."""
+    if show is None:
+        return []
+    found: dict[str, str] = {}
+    osc = show.inputs.get("osc")
+    for sensor in osc.get("sensors", ()) if isinstance(osc, dict) else ():
+        for key, doc in ((sensor.source, "sensor reading from OSC"), (sensor.pulse, "a pulse for each OSC")):
+            if key is not None:
+                found[key] = f"{found[key]}, {sensor.address}" if key in found else f"{doc} {sensor.address}"
+    midi = show.inputs.get("midi")
+    if isinstance(midi, dict) and midi.get("clock"):
+        found.update({f"midi.clock.{name}": f"MIDI clock: {doc}" for name, doc in CLOCK_SOURCES})
+    if show.inputs.get("link") is not None:
+        found.update({f"link.{name}": f"Ableton Link: {doc}" for name, doc in CLOCK_SOURCES})
+        found["link.peers"] = "Ableton Link: peers in the session"
+    return sorted(found.items())

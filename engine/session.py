@@ -413,7 +413,8 @@ class Session:
             engine.show_hud = c.hud
             if c.record is not None:
                 self._start_recording(engine, c.record)
-            engine.feedback.extend(self._feedback(engine.controllers, engine.params))
+            engine.feedback.extend(self._feedback(engine.controllers, engine.params,
+                                                  lambda: engine.runner.show if engine.runner else self.show))
             return engine
         except BaseException:
             engine.close()
@@ -579,12 +580,13 @@ class Session:
         quantize = inputs.get("quantize")
         engine.quantize = quantize if isinstance(quantize, tuple) else None
 
-    def _feedback(self, controllers: Sequence[Any], params: Any) -> list[Any]:
+    def _feedback(self, controllers: Sequence[Any], params: Any, show: Callable[[], Show | None]) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; and the
         state OSC in answers queries from (its replies go to those targets too, else to each sender)."""
         from controllers.osc import OscInput, OscQueries, parse_endpoint
         from controllers.oscquery import OscQueryServer
         from controllers.osc_out import OscFeedback
+        from engine.catalog import show_sources
         targets = list(self.config.osc_out)
         if not targets:
             targets = [parse_endpoint(t) for t in self._controller_options("osc").get("out", ())]
@@ -598,7 +600,8 @@ class Session:
                 controller.reply_to = list(targets)
                 sinks.append(OscQueries(controller))
                 if self.config.oscquery:       # on the OSC port's number, over TCP (started after OSC binds)
-                    sinks.append(OscQueryServer(params.specs, _port_of(controller), host=controller.host))
+                    sinks.append(OscQueryServer(params.specs, _port_of(controller), host=controller.host,
+                                                sources=lambda: show_sources(show())))
         return sinks
 
     def _scale_outputs(self, outputs: Sequence[Any], software_gl: bool) -> None:

@@ -24,7 +24,7 @@ def errors_of(tmp_path, text: str) -> list:
     return err.value.errors
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "reference.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "reference.yaml", "heartbeat.yaml", "midi_controller.yaml"])
 def test_shipped_shows_load(name):
     show = load_show(str(ROOT / "shows" / name))
     assert show.cues and show.format == 1
