@@ -127,3 +127,38 @@ def test_learn_writes_the_show_and_the_control_works_at_once(tmp_path: Any, jack
         assert any(b.number == 21 for b in load_show(show).inputs["midi"]["map"])  # type: ignore[index]
         device.send(mido.Message("control_change", channel=4, control=21, value=127))
         frames_until(engine, lambda: engine.params.get("gen.psi") == 2.0 or engine.soft.waiting(), "the control")
+
+
+QUANTIZED = """\
+format: 1
+inputs:
+  osc: {port: 0}
+  quantize: {clock: midi.clock, to: beat}
+cues:
+  - id: a
+    actions:
+      - fade: {param: gen.psi, to: 0.5, time: 1}
+"""
+
+
+def test_a_quantised_go_waits_for_the_next_beat_and_a_dead_clock_never_holds_it(tmp_path: Any) -> None:
+    from engine.inputs import InputEvent
+    with osc_session(tmp_path, QUANTIZED) as (engine, osc):
+        def beat(phase: float) -> None:
+            engine.post(InputEvent(engine.clock.now(), "midi", "source", "midi.clock.beat", phase))
+            engine.frame()
+        beat(0.2)
+        engine.post(InputEvent(engine.clock.now(), "keyboard", "command", "go"))
+        engine.frame()
+        for phase in (0.4, 0.6, 0.9):
+            beat(phase)
+            assert not engine.runner.running                                  # waiting for the beat
+        beat(0.05)                                                             # the next beat
+        assert [r.cue.id for r in engine.runner.running] == ["a"]
+        engine.handle_key("stop")
+        engine.handle_key("reset")
+        time.sleep(1.1)                                                        # the clock went quiet
+        engine.post(InputEvent(engine.clock.now(), "keyboard", "command", "go"))
+        engine.frame()
+        engine.frame()
+        assert [r.cue.id for r in engine.runner.running] == ["a"]              # at once

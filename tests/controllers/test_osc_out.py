@@ -125,3 +125,15 @@ def test_a_fader_follows_a_cue_fade(tmp_path, receiver):
     finally:
         engine.stop_controllers()
         engine.close()
+
+
+def test_sources_and_the_live_list_are_sent(receiver):
+    out = OscFeedback([("127.0.0.1", receiver.port)], rate=100).start()
+    try:
+        out.offer(FeedbackState(now=1.0, values={}, sources={"bio.hr": 72.0, "midi.clock.bpm": 120.0},
+                                live=("bio.hr",)))
+        got = receiver.wait_for(lambda g: "/status/live" in addresses(g))
+        assert ("/source/bio/hr", (72.0,)) in got and ("/source/midi/clock/bpm", (120.0,)) in got
+        assert ("/status/live", ("bio.hr",)) in got
+    finally:
+        out.stop()

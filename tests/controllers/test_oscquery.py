@@ -114,3 +114,13 @@ def test_the_tree_follows_the_engine_values_and_show_reloads(tmp_path):
             assert time.monotonic() < deadline, "the reloaded show's parameter never appeared"
             engine.frame()
             time.sleep(0.02)
+
+
+def test_sources_are_read_only_nodes_with_their_values():
+    from controllers.oscquery import READ_ONLY, build_tree, find
+    tree = build_tree([], {}, {"bio.hr": ("heart rate", 72.0), "midi.clock.bpm": ("tempo", None)})
+    hr = find(tree, "/source/bio/hr")
+    assert hr is not None and hr["ACCESS"] == READ_ONLY and hr["VALUE"] == [72.0] and hr["TYPE"] == "f"
+    bpm = find(tree, "/source/midi/clock/bpm")
+    assert bpm is not None and "VALUE" not in bpm and bpm["DESCRIPTION"] == "tempo"
+    assert find(tree, "/source/midi")["ACCESS"] == 0           # a container, not a value
