@@ -49,6 +49,7 @@ _throttle = Throttle(log, interval=10.0)
 
 RESCAN_SECONDS = 1.0
 TICK_SECONDS = 1 / 60              # LEDs and clock sources
+MAX_BACKOFF = 30                   # with no MIDI system, look again at most every 30 rescans
 CLOCK_TYPES = {"clock": "clock", "start": "start", "continue": "continue", "stop": "stop", "songpos": "songpos"}
 
 
@@ -91,7 +92,7 @@ class MidiInput(Listening):
         self._leds: dict[tuple[str, int, int], int] = {}    # (kind, number, channel) -> value last sent
         self._learned_for: str | None = None
         self._learned: queue.Queue[MidiBinding] = queue.Queue(maxsize=64)
-        self._seen_absent = False
+        self._backoff = 1                          # rescans wait longer while there is no MIDI system
 
     # --------------------------------------------------------------------------------- as a feedback sink
     def offer(self, state: FeedbackState) -> None:
@@ -129,7 +130,7 @@ class MidiInput(Listening):
         self.outputs.clear()
         if self._listers is not None:
             for lister in self._listers:
-                lister.delete()
+                _close_lister(lister)
             self._listers = None
         self._post = None
 
@@ -138,7 +139,7 @@ class MidiInput(Listening):
         last_scan = time.monotonic()
         while not self._stop.wait(TICK_SECONDS):
             try:
-                if time.monotonic() - last_scan >= self.rescan:
+                if time.monotonic() - last_scan >= self.rescan * self._backoff:
                     last_scan = time.monotonic()
                     self._scan()
                 self._feedback()
@@ -155,9 +156,11 @@ class MidiInput(Listening):
             names_in, names_out = self._port_names()
             inputs = [n for n in names_in if port_matches(n, self.patterns)]
             outputs = [n for n in names_out if port_matches(n, self.patterns)]
-        except Exception as exc:  # no MIDI system (no ALSA sequencer, no JACK server): report, retry
-            self._problem(f"cannot list MIDI ports ({exc})")
+        except Exception as exc:  # no MIDI system (no ALSA sequencer, no JACK server): report, retry less often
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            self._problem(f"cannot list MIDI ports ({exc}); trying again in {self.rescan * self._backoff:.0f} s")
             return
+        self._backoff = 1
         for name in list(self.ports):
             if name not in inputs:
                 _close(self.ports.pop(name))
@@ -198,7 +201,13 @@ class MidiInput(Listening):
             api = self._mido.module._get_api_id(self._mido.api)
             self._listers = (rtmidi.MidiIn(rtapi=api, name="latentstage-scan"),
                              rtmidi.MidiOut(rtapi=api, name="latentstage-scan"))
-        return list(self._listers[0].get_ports()), list(self._listers[1].get_ports())
+        try:
+            return list(self._listers[0].get_ports()), list(self._listers[1].get_ports())
+        except Exception:
+            listers, self._listers = self._listers, None    # a MIDI system that went away: a new client next time
+            for lister in listers:
+                _close_lister(lister)
+            raise
 
     # --------------------------------------------------------------------------------- rtmidi's threads
     def _message(self, message: Any, port: str) -> None:
@@ -234,10 +243,10 @@ class MidiInput(Listening):
         controls = self.decoder.controls(message, port)
         nrpn = [c for c in controls if c[0] == "nrpn"]
         kind, number, channel, value = (nrpn or controls or [("", 0, 0, None)])[0]
-        if kind not in ("cc", "note", "nrpn") or (kind == "cc" and number in (98, 99, 101, 100)):
-            return kind == "cc"                    # an NRPN's select: wait for its data
-        if kind == "cc" and number in (6, 38) and nrpn:
-            kind = "nrpn"
+        if kind == "cc" and number in (98, 99, 100, 101):
+            return True                            # an NRPN's (or RPN's) select: wait for its data
+        if kind not in ("cc", "note", "nrpn"):
+            return False                           # program changes, pitch bend: not learned
         binding = MidiBinding(kind, number, channel, param=armed, toggle=kind == "note")
         self.decoder.replace(binding)
         self._learned_for = armed
@@ -302,6 +311,13 @@ class MidiInput(Listening):
     def _problem(self, text: str) -> None:
         self.last_problem = text
         _throttle.warning("midi:" + text[:30], "MIDI: %s", text)
+
+
+def _close_lister(lister: Any) -> None:
+    try:
+        lister.delete()
+    except Exception as exc:  # its MIDI system may be gone already
+        log.debug("closing a MIDI port lister: %s", exc)
 
 
 def _close(port: Any) -> None:

@@ -17,6 +17,7 @@ which a TouchDesigner user guesses right:
 ``/show/playhead/up``, ``.../down``    move the standby cue
 ``/walk/jump <seed>``                  cut to a seed's image and hold it (a show's walk)
 ``/walk/glide <seed> [seconds]``       glide there in W (2 s unless given), from wherever the picture is
+``/walk/latent <file> [row] [seconds]`` glide to a row of a latent file in the show's folder (2 s)
 =====================================  =====================================================================
 
 Queries, answered as QLab answers them, with ``/reply/{address}`` and a JSON string
@@ -57,7 +58,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from engine.clock import Clock
 from engine.feedback import FeedbackState
-from engine.inputs import InputError, InputEvent, walk_event
+from engine.inputs import InputError, InputEvent, latent_event, walk_event
 from engine.logs import Throttle
 from engine.params import shape_position
 from engine.show.model import is_cue_id
@@ -152,13 +153,24 @@ def message_to_event(address: str, args: Iterable[Any], time: float, source: str
         seed = _one_number(address, values[:1])
         seconds = _one_number(address, values[1:2]) if len(values) == 2 else (2.0 if parts[1] == "glide" else 0.0)
         return walk_event(time, source, seed, seconds)
+    if address == "/walk/latent":
+        if not 1 <= len(values) <= 3 or not isinstance(values[0], str):
+            raise BadMessage(f"{_clip(address)}: expected a file name, then optionally a row and seconds")
+        row = _one_number(address, values[1:2]) if len(values) >= 2 else 0.0
+        seconds = _one_number(address, values[2:3]) if len(values) == 3 else 2.0
+        if not row.is_integer() or row < 0:
+            raise BadMessage(f"{_clip(address)}: a row is a whole number >= 0, got {row:g}")
+        try:
+            return latent_event(time, source, values[0][:200], int(row), seconds)
+        except InputError as exc:
+            raise BadMessage(f"{_clip(address)}: {exc}") from None
     if len(parts) == 4 and parts[:2] == ["show", "cue"] and parts[3] == "start":
         if not is_cue_id(parts[2]):
             raise BadMessage(f"{_clip(address)}: not a cue id")
         return None if _released(address, values) else InputEvent(time, source, "command", "start", parts[2])
     raise BadMessage(f"{_clip(address)}: unknown address (expected /param/group/name, /show/go, /show/stop, "
                      "/show/panic, /show/reset, /show/cue/ID/start, /show/playhead/up or /down, /walk/jump, "
-                     "/walk/glide)")
+                     "/walk/glide, /walk/latent)")
 
 
 def _one_number(address: str, values: list[Any]) -> float:

@@ -23,7 +23,8 @@ kind        key                                    value
 ``nudge``   a parameter                            a change, in the parameter's units
 ``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, a parameter for
             start, quit, hud, learn, baseline      ``learn`` (MIDI learn; None disarms), else None
-``walk``    jump or glide                          a seed
+``walk``    glide, or latent                       a seed (SEED@SECONDS), or a latent file's row
+                                                   (NAME#ROW@SECONDS; the show's folder only)
 ``step``    a parameter                            a change of its 0..1 control position (encoders)
 ``source``  a source (``bio.hr``, ``midi.clock.bpm``)  what an input measures (read-only, DESIGN §3)
 ``pulse``   a source (``bio.beat``)                a moment's strength (0..1): a heart beat, a pad hit
@@ -89,7 +90,7 @@ class InputEvent:
         if self.kind == "command" and self.key not in COMMANDS:
             raise InputError(f"command must be one of {COMMANDS}, got {self.key!r}")
         if self.kind == "walk":
-            walk_target(self)                   # validates
+            latent_target(self) if self.key == "latent" else walk_target(self)    # validates
 
 
 def walk_event(time: float, source: str, seed: float, seconds: float = 0.0) -> InputEvent:
@@ -99,6 +100,37 @@ def walk_event(time: float, source: str, seed: float, seconds: float = 0.0) -> I
     (42, 2.5)
     """
     return InputEvent(time, source, "walk", "glide", f"{seed!r}@{seconds!r}")
+
+
+LATENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}\.(npy|npz)\Z")   # a file in the show's folder, no path
+
+
+def latent_event(time: float, source: str, name: str, row: int = 0, seconds: float = 0.0) -> InputEvent:
+    """A walk command: glide to row ``row`` of the latent file ``name`` (in the show's own folder; never a
+    path) over ``seconds`` and hold it.
+
+    >>> latent_target(latent_event(1.0, "osc", "faces.npy", 3, 2.0))
+    ('faces.npy', 3, 2.0)
+    """
+    return InputEvent(time, source, "walk", "latent", f"{name}#{row}@{seconds!r}")
+
+
+def latent_target(event: InputEvent) -> tuple[str, int, float]:
+    """(file name, row, seconds) of a latent walk event; InputError otherwise."""
+    target, _, seconds_text = str(event.value).rpartition("@")
+    name, _, row_text = target.rpartition("#")
+    if not LATENT_NAME.match(name):
+        raise InputError(f"walk latent: expected a .npy or .npz file name in the show's folder (no path), got "
+                         f"{name[:60]!r}")
+    try:
+        row, seconds = int(row_text), float(seconds_text)
+    except ValueError:
+        raise InputError(f"walk latent: expected NAME#ROW@SECONDS, got {str(event.value)[:60]!r}") from None
+    if not 0 <= row < 10_000:
+        raise InputError(f"walk latent: a row is 0..9999, got {row}")
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_GLIDE_SECONDS):
+        raise InputError(f"walk latent: a glide takes 0..{MAX_GLIDE_SECONDS:g} seconds, got {seconds_text[:40]}")
+    return name, row, seconds
 
 
 def walk_target(event: InputEvent) -> tuple[int, float]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.clock import Clock, WallClock
 from engine.feedback import Feedback, FeedbackState
-from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, walk_target
+from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, latent_target, walk_target
 from engine.gl.hud import hud_image
 from engine.latent.walker import LatentWalker, WalkFrame
 from engine.logs import Throttle
@@ -248,9 +248,14 @@ class LiveEngine:
         self.modulator.pulse(event.key, float(event.value), self.clock.now())
 
     def _on_walk(self, event: InputEvent) -> None:
-        seed, seconds = walk_target(event)
         if self.runner is None:
             raise InputError("walk commands need a show (a plain --seeds walk has no crossfade to glide with)")
+        if event.key == "latent":
+            name, row, seconds = latent_target(event)
+            self._note(self.runner.walk_to_latent(name, row, seconds, self.clock.now(), origin=event.source),
+                       level=logging.INFO)
+            return
+        seed, seconds = walk_target(event)
         self._note(self.runner.walk_to(seed, seconds, self.clock.now(), origin=event.source), level=logging.INFO)
 
     def _on_command(self, event: InputEvent) -> None:

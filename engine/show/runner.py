@@ -13,8 +13,11 @@ pairs them for the engine and offers the cue list's operations and state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
+from engine.inputs import InputError
+from engine.latent.files import LatentFileError, read_latents
 from engine.latent.spec import Keyframe
 from engine.latent.walker import WalkFrame
 from engine.models.networks import Generator
@@ -24,6 +27,8 @@ from engine.show.cues import MAX_EVENTS_PER_UPDATE, MAX_UPDATE_SECONDS, CueRunne
 from engine.show.latents import MAX_CROSSFADE_DEPTH, PreparedShow, ShowLatents
 from engine.show.model import Cue, Show
 from engine.show.state import RunnerState
+
+MAX_LIVE_LATENT_BYTES = 4 * 2 ** 20     # a live /walk/latent reads its file in the frame loop: keep that short
 
 __all__ = ["MAX_CROSSFADE_DEPTH", "MAX_EVENTS_PER_UPDATE", "MAX_UPDATE_SECONDS", "PreparedShow", "RunningCue",
            "ShowRunner"]
@@ -59,6 +64,29 @@ class ShowRunner:
         """Glide to a seed's image over ``seconds`` (0: jump) and hold it, from wherever the picture is."""
         self.latents.walk_to(Keyframe(seed=seed), seconds, now, origin)
         return f"walk to seed {seed}" + (f" over {seconds:g} s" if seconds > 0 else "")
+
+    def walk_to_latent(self, name: str, row: int, seconds: float, now: float, origin: str = "performer") -> str:
+        """Glide to a row of a latent file from the show's own folder (a name, never a path; a link that
+        points outside the folder is refused) and hold it. Small files only: this runs in the frame loop."""
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(self.show.path)))
+        path = os.path.realpath(os.path.join(folder, name))
+        if os.path.dirname(path) != folder or os.path.basename(name) != name:
+            raise InputError(f"walk latent {name[:60]}: only files in the show's folder ({folder})")
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:
+            raise InputError(f"walk latent {name[:60]}: {exc.strerror or exc}") from None
+        if size > MAX_LIVE_LATENT_BYTES:
+            raise InputError(f"walk latent {name[:60]}: {size // 2 ** 20} MiB; a live walk reads at most "
+                             f"{MAX_LIVE_LATENT_BYTES // 2 ** 20} MiB (put larger walks in the show's cues)")
+        try:
+            rows = read_latents(path).rows
+        except LatentFileError as exc:
+            raise InputError(str(exc)) from None
+        if row >= rows:
+            raise InputError(f"walk latent {name[:60]}: row {row}, but the file has {rows}")
+        self.latents.walk_to(Keyframe(path=path, row=row, origin=f"{origin} /walk/latent"), seconds, now, origin)
+        return f"walk to {name} row {row}" + (f" over {seconds:g} s" if seconds > 0 else "")
 
     def start_cue(self, cue_id: str, now: float) -> str:
         return self.cues.start_cue(cue_id, now)

@@ -65,6 +65,10 @@ def wait_until(predicate, timeout: float = 10.0) -> None:
     ("/show/panic", [1.0], ("command", "panic", None)),
     ("/show/cue/intro-2/start", [], ("command", "start", "intro-2")),
     ("/show/playhead/down", [], ("command", "down", None)),
+    ("/param/gen/psi/learn", [], ("command", "learn", "gen.psi")),
+    ("/param/gen/psi/learn", [0], ("command", "learn", None)),
+    ("/sensors/baseline", [], ("command", "baseline", None)),
+    ("/walk/latent", ["faces.npz", 2], ("walk", "latent", "faces.npz#2@2.0")),
 ])
 def test_the_namespace(address, args, expected):
     event = message_to_event(address, args, 3.0)
@@ -86,7 +90,9 @@ def test_button_releases_and_touchdesigners_own_addresses_are_ignored(address, a
     ("/param/gen/psi", [True], "expected a number, got bool"),
     ("/param/gen/psi/norm", [1.5], "expected a value in 0..1"),
     ("/param/Gen/psi", [1.0], "lower case"),
-    ("/param/gen/psi/sideways", [1.0], "expected /norm or /nudge"),
+    ("/param/gen/psi/sideways", [1.0], "expected /norm, /nudge or /learn"),
+    ("/walk/latent", [1.0], "expected a file name"),
+    ("/walk/latent", ["../x.npy"], "no path"),
     ("/show/cue/a*b/start", [], "not a cue id"),
     ("/show/self-destruct", [], "unknown address"),
     ("/" + "x" * 5000, [], "unknown address"),
@@ -338,3 +344,41 @@ def test_replies_are_rate_limited():
     finally:
         sock.close()
         osc.stop()
+
+
+def test_walk_to_a_latent_file_from_the_shows_folder_only(tmp_path):
+    import os
+
+    import numpy as np
+    import torch
+    with osc_session(tmp_path, MAPPED) as (engine, osc):
+        G = engine.source.G
+        rows = np.random.RandomState(5).randn(3, G.num_ws, G.w_dim).astype(np.float32)
+        np.save(tmp_path / "faces.npy", rows)
+        outside = tmp_path / "elsewhere"
+        outside.mkdir()
+        np.save(outside / "secret.npy", rows)
+        os.symlink(outside / "secret.npy", tmp_path / "link.npy")
+        (tmp_path / "huge.npy").write_bytes(b"\0" * (5 * 2 ** 20))
+        engine.params.set("walk.speed", 0.0)
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/walk/latent", ["faces.npy", 1, 0.0])    # a cut to row 1
+        wait_until(lambda: engine.events.posted >= 1)
+        engine.frame()
+        assert any("walk to faces.npy row 1" in m for m in engine.messages), engine.messages
+        ws = engine.source.frame_at(engine.walk_time).ws
+        w_avg, psi = G.mapping.w_avg, engine.params.get("gen.psi")            # stored W, truncated as a seed's is
+        assert torch.allclose(ws.reshape(G.num_ws, G.w_dim), w_avg + (torch.from_numpy(rows[1]) - w_avg) * psi,
+                              atol=1e-4)
+        for bad in (["../elsewhere/secret.npy"], ["/etc/passwd"], ["faces.txt"], [3], ["faces.npy", -1],
+                    ["faces.npy", 1.5]):
+            client.send_message("/walk/latent", bad)
+        wait_until(lambda: osc.bad >= 6)
+        for refused in (["link.npy"], ["huge.npy"], ["faces.npy", 7], ["missing.npy"]):
+            client.send_message("/walk/latent", refused)
+        wait_until(lambda: engine.events.posted >= 5)
+        engine.frame()
+        faults = " ".join(message for message, _ in engine.faults.values())
+        assert "walk latent" in faults
+        engine.frame()                                                # the show goes on
+        assert torch.isfinite(engine.source.frame_at(engine.walk_time).ws).all()
