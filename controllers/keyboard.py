@@ -36,7 +36,7 @@ class Keyboard(Controller):
                 keymap.pop(key, None)
             else:
                 keymap[key] = command
-        unknown = sorted(c for c in keymap.values() if c not in COMMANDS)
+        unknown = sorted(c for c in keymap.values() if c not in COMMANDS and not c.startswith("learn "))
         if unknown:
             raise ValueError(f"keyboard map: unknown commands {unknown}; expected some of {COMMANDS}")
         self.keys = keymap
@@ -64,5 +64,6 @@ class Keyboard(Controller):
             return False
         self.presses += 1
         self.last = key
-        self._post(InputEvent(self._clock.now(), self.name, "command", command))
+        verb, _, value = command.partition(" ")          # "learn gen.psi": the command and its parameter
+        self._post(InputEvent(self._clock.now(), self.name, "command", verb, value or None))
         return True

@@ -262,10 +262,11 @@ class LiveEngine:
         if event.key == "start":
             if self.runner is not None:
                 self._note(self.runner.start_cue(str(event.value), self.clock.now()), level=logging.INFO)
-        elif event.key == "learn":
-            self.learning = str(event.value) if event.value else None
-            if self.learning is not None:
-                self.params.spec(self.learning)                 # an unknown parameter is reported, not armed
+        elif event.key == "learn":                   # the same parameter again disarms (a key pressed twice)
+            armed = str(event.value) if event.value and event.value != self.learning else None
+            if armed is not None:
+                self.params.spec(armed)                         # an unknown parameter is reported, not armed
+            self.learning = armed
             self._note(f"MIDI learn: move a control for {self.learning}" if self.learning else "MIDI learn off",
                        level=logging.INFO)
         elif event.key == "baseline":

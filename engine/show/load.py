@@ -535,8 +535,9 @@ class _Reader:
         return low, high
 
     def keyboard(self, node: Node, where: str) -> dict[str, str] | None:
-        """``keys: {g: go, x: panic, space: none}``: the default key map with these changes (``none`` frees a
-        key). Key names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
+        """``keys: {g: go, x: panic, space: none, l: learn gen.psi}``: the default key map with these changes
+        (``none`` frees a key; ``learn PARAM`` arms MIDI learn for a parameter, a second press disarms). Key
+        names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
         from engine.inputs import COMMANDS
         fields = self.mapping(node, where, ("keys",), required=("keys",))
         if "keys" not in fields:
@@ -558,7 +559,14 @@ class _Reader:
                 self.error(key_node, "E016", f"{where}.keys: '{key}' toggles fullscreen in the window")
                 ok = False
                 continue
-            command = self.choice(value_node, f"{where}.keys.{key}", (*COMMANDS, "none"))
+            text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
+            if isinstance(text, str) and text.startswith("learn "):      # "learn gen.psi": arm MIDI learn
+                target = self.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", text[6:].strip(),
+                                                        value_node.start_mark, value_node.end_mark),
+                                        f"{where}.keys.{key}")
+                command = f"learn {target}" if target is not None else None
+            else:
+                command = self.choice(value_node, f"{where}.keys.{key}", (*COMMANDS, "none"))
             if command is None:
                 ok = False
             else:

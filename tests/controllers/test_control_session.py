@@ -162,3 +162,17 @@ def test_a_quantised_go_waits_for_the_next_beat_and_a_dead_clock_never_holds_it(
         engine.frame()
         engine.frame()
         assert [r.cue.id for r in engine.runner.running] == ["a"]              # at once
+
+
+def test_learn_is_armed_and_disarmed_by_the_same_command_and_unknown_parameters_are_refused(tmp_path: Any) -> None:
+    from engine.inputs import InputEvent
+    with osc_session(tmp_path, QUANTIZED) as (engine, osc):
+        def learn(key: str | None) -> None:
+            engine.post(InputEvent(engine.clock.now(), "keyboard", "command", "learn", key))
+            engine.frame()
+        learn("gen.psi")
+        assert engine.learning == "gen.psi"
+        learn("gen.psi")                                                      # the key again: disarmed
+        assert engine.learning is None
+        learn("no.such")
+        assert engine.learning is None and "unknown parameter" in engine.faults["input keyboard"][0]

@@ -146,3 +146,16 @@ def test_learn_never_leaves_a_broken_show(tmp_path, text, entry, words):
     with pytest.raises(ValueError, match=words):
         add_midi_mapping(str(path), entry)
     assert path.read_text() == text
+
+
+def test_a_key_arms_midi_learn_for_a_parameter(tmp_path):
+    from controllers.keyboard import Keyboard
+    show = load_show(write(tmp_path, "keyboard: {keys: {l: learn fx.glow}}\n"))
+    keys = show.inputs["keyboard"]["keys"]
+    assert keys["l"] == "learn fx.glow"
+    posted = []
+    keyboard = Keyboard(keys=keys)
+    keyboard.start(posted.append, __import__("engine.clock", fromlist=["WallClock"]).WallClock())
+    assert keyboard.press("l")
+    assert (posted[0].kind, posted[0].key, posted[0].value) == ("command", "learn", "fx.glow")
+    assert any("undefined parameter 'no.such'" in e for e in errors_of(tmp_path, "keyboard: {keys: {l: learn no.such}}"))
