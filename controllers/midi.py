@@ -3,8 +3,9 @@
 Ports are chosen by name pattern (``nanoKONTROL2*``, or a part of the name), several at once. A thread of
 its own looks for them once a second: a device plugged in later is opened then, one unplugged is closed
 and shown as absent on the HUD (and in :meth:`MidiInput.status`), and it is opened again when it comes back
-— no restart. Messages arrive on rtmidi's threads, go through the bindings (:mod:`controllers.midi_map`) and
-are posted as events; nothing here touches the engine.
+— no restart. One thread reads every input (about 500 times a second, without callbacks: see
+:mod:`controllers.midi_ports`), runs the messages through the bindings (:mod:`controllers.midi_map`) and
+posts events; nothing here touches the engine.
 
 The controller is also a feedback sink: from the state the frame loop offers it, it lights the LEDs of
 mapped buttons on the device's output port (a cue's button while the cue runs, a toggle while it is on,
@@ -43,11 +44,13 @@ from engine.logs import Throttle
 from controllers.base import Listening, Post
 from controllers.midi_clock import ClockTracker
 from controllers.midi_map import SOURCE, DeviceMap, MidiBinding, MidiDecoder, port_matches
+from controllers.midi_ports import PortDirectory
 
 log = logging.getLogger(__name__)
 _throttle = Throttle(log, interval=10.0)
 
 RESCAN_SECONDS = 1.0
+POLL_SECONDS = 0.002               # inputs are read this often (rtmidi's queue; no callbacks, see midi_ports)
 TICK_SECONDS = 1 / 60              # LEDs and clock sources
 MAX_BACKOFF = 30                   # with no MIDI system, look again at most every 30 rescans
 CLOCK_TYPES = {"clock": "clock", "start": "start", "continue": "continue", "stop": "stop", "songpos": "songpos"}
@@ -67,8 +70,7 @@ class MidiInput(Listening):
         ``hello`` are SysEx messages sent to each output port that opens (a template select); ``backend``
         is a mido backend by name (``mido.backends.rtmidi/UNIX_JACK``; default: mido's, or $MIDO_BACKEND)."""
         backend = backend or os.environ.get("MIDO_BACKEND")      # read now, not when mido was imported
-        self._mido: Any = mido.Backend(backend, load=True) if backend else mido.backend
-        self._listers: tuple[Any, Any] | None = None   # rtmidi: one client each way, kept for listing
+        self.directory = PortDirectory(mido.Backend(backend, load=True) if backend else mido.backend)
         self.patterns = list(ports) or ["*"]
         self.decoder = MidiDecoder(bindings)
         self.follow_clock = clock
@@ -83,7 +85,7 @@ class MidiInput(Listening):
         self.outputs: dict[str, Any] = {}          # open outputs (LEDs) by name
         self.absent: dict[str, float] = {}         # ports that went away -> when (monotonic)
         self.tracker = ClockTracker()
-        self._lock = threading.Lock()              # the decoder and the tracker (rtmidi's threads, ours)
+        self._lock = threading.Lock()              # the decoder and the tracker (our thread; status reads)
         self._post: Post | None = None
         self._clock: Clock | None = None
         self._thread: threading.Thread | None = None
@@ -116,7 +118,7 @@ class MidiInput(Listening):
         self._post, self._clock = post, clock
         self._stop.clear()
         self._scan()
-        self._thread = threading.Thread(target=self._run, name="midi-ports", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="midi-in", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -124,25 +126,33 @@ class MidiInput(Listening):
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-        for port in list(self.ports.values()) + list(self.outputs.values()):
+        for reader in self.ports.values():
+            reader.close()
+        for port in self.outputs.values():
             _close(port)
         self.ports.clear()
         self.outputs.clear()
-        if self._listers is not None:
-            for lister in self._listers:
-                _close_lister(lister)
-            self._listers = None
+        self.directory.close()
         self._post = None
 
     # ------------------------------------------------------------------------------------ the port thread
     def _run(self) -> None:
-        last_scan = time.monotonic()
-        while not self._stop.wait(TICK_SECONDS):
+        """One thread does it all, so the ports are only ever touched here: read every input about 500
+        times a second, follow the state (LEDs, clock sources) 60 times a second, look for ports once a
+        second, and write learned mappings."""
+        last_scan = last_tick = time.monotonic()
+        while not self._stop.wait(POLL_SECONDS):
             try:
-                if time.monotonic() - last_scan >= self.rescan * self._backoff:
-                    last_scan = time.monotonic()
+                for name, reader in list(self.ports.items()):
+                    for message, stamp in reader.receive():
+                        self._message(message, name, stamp)
+                now = time.monotonic()
+                if now - last_tick >= TICK_SECONDS:
+                    last_tick = now
+                    self._feedback()
+                if now - last_scan >= self.rescan * self._backoff:
+                    last_scan = now
                     self._scan()
-                self._feedback()
                 while not self._learned.empty():
                     binding = self._learned.get_nowait()
                     if self.on_learn is not None:
@@ -153,7 +163,7 @@ class MidiInput(Listening):
     def _scan(self) -> None:
         """Open ports that match and are new; close and report those that went away."""
         try:
-            names_in, names_out = self._port_names()
+            names_in, names_out = self.directory.names()
             inputs = [n for n in names_in if port_matches(n, self.patterns)]
             outputs = [n for n in names_out if port_matches(n, self.patterns)]
         except Exception as exc:  # no MIDI system (no ALSA sequencer, no JACK server): report, retry less often
@@ -163,7 +173,7 @@ class MidiInput(Listening):
         self._backoff = 1
         for name in list(self.ports):
             if name not in inputs:
-                _close(self.ports.pop(name))
+                self.ports.pop(name).close()
                 self.absent[name] = time.monotonic()
                 log.warning("MIDI: %s went away; it is opened again when it comes back", name)
         for name in list(self.outputs):
@@ -172,7 +182,7 @@ class MidiInput(Listening):
         for name in inputs:
             if name not in self.ports and len(self.ports) < 16:
                 try:
-                    self.ports[name] = self._mido.open_input(name, callback=lambda m, n=name: self._message(m, n))
+                    self.ports[name] = self.directory.open_input(name)
                 except Exception as exc:  # busy, vanished between listing and opening: next scan retries
                     self._problem(f"cannot open {name[:40]} ({exc})")
                     continue
@@ -183,34 +193,15 @@ class MidiInput(Listening):
         for name in outputs:
             if name not in self.outputs and len(self.outputs) < 16:
                 try:
-                    self.outputs[name] = port = self._mido.open_output(name)
+                    self.outputs[name] = port = self.directory.open_output(name)
                     for data in self.hello:
                         port.send(mido.Message("sysex", data=data[1:-1]))
                     self._leds.clear()             # a device plugged back in has lost its LEDs: send all
                 except Exception as exc:
                     self._problem(f"cannot open {name[:40]} for LEDs ({exc})")
 
-    def _port_names(self) -> tuple[list[str], list[str]]:
-        """The input and output port names. With rtmidi, through one listing client each way, kept open: mido
-        opens a client per call, and under JACK a client coming and going every scan reorders the graph,
-        which made rtmidi deliver messages late and garbled (measured: 9 of 10 pairs at 10 scans a second)."""
-        if "rtmidi" not in str(getattr(self._mido, "name", "")):
-            return list(self._mido.get_input_names()), list(self._mido.get_output_names())
-        if self._listers is None:
-            import rtmidi  # type: ignore[import-untyped]
-            api = self._mido.module._get_api_id(self._mido.api)
-            self._listers = (rtmidi.MidiIn(rtapi=api, name="latentstage-scan"),
-                             rtmidi.MidiOut(rtapi=api, name="latentstage-scan"))
-        try:
-            return list(self._listers[0].get_ports()), list(self._listers[1].get_ports())
-        except Exception:
-            listers, self._listers = self._listers, None    # a MIDI system that went away: a new client next time
-            for lister in listers:
-                _close_lister(lister)
-            raise
-
-    # --------------------------------------------------------------------------------- rtmidi's threads
-    def _message(self, message: Any, port: str) -> None:
+    # ------------------------------------------------------------------------------------------ messages
+    def _message(self, message: Any, port: str, stamp: float) -> None:
         post, clock = self._post, self._clock
         if post is None or clock is None:
             return
@@ -221,7 +212,7 @@ class MidiInput(Listening):
                 if message.type in CLOCK_TYPES:
                     if self.follow_clock:
                         value = getattr(message, "pos", 0)
-                        self.tracker.feed(time.monotonic(), CLOCK_TYPES[message.type], value)
+                        self.tracker.feed(stamp, CLOCK_TYPES[message.type], value)
                     return
                 if self._learn(message, port, now, post):
                     return
@@ -311,13 +302,6 @@ class MidiInput(Listening):
     def _problem(self, text: str) -> None:
         self.last_problem = text
         _throttle.warning("midi:" + text[:30], "MIDI: %s", text)
-
-
-def _close_lister(lister: Any) -> None:
-    try:
-        lister.delete()
-    except Exception as exc:  # its MIDI system may be gone already
-        log.debug("closing a MIDI port lister: %s", exc)
 
 
 def _close(port: Any) -> None:

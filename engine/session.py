@@ -120,7 +120,6 @@ class Session:
         self._precision = config.precision       # as asked (the show's when the command line says auto)
         self.show: Show | None = None
         self.walker: Any = None
-        self._live_params: list[Any] = []        # the live parameter store, once built (MIDI LEDs read ranges)
 
     @classmethod
     def from_parts(cls, G: Generator, show: Show | None = None, walker: Any = None,
@@ -369,8 +368,7 @@ class Session:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
             keyboard = Keyboard(**self._controller_options("keyboard"))
-            self._live_params[:] = [params]
-            controllers: list[Any] = [keyboard, *self._network_controllers()]
+            controllers: list[Any] = [keyboard, *self._osc(), *self._midi(params), *self._link()]
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
                                   controllers=controllers)
         except BaseException:
@@ -523,22 +521,21 @@ class Session:
         options = self.show.inputs.get(name) if self.show is not None else None
         return dict(options) if isinstance(options, dict) else {}
 
-    def _network_controllers(self) -> list[Any]:
+    def _osc(self) -> list[Any]:
         """OSC in, when the command line or the show's ``inputs: osc:`` asks for it (the command line wins)."""
         from controllers import OscInput
         from controllers.osc import DEFAULT_HOST, DEFAULT_PORT
-        found: list[Any] = [*self._midi(), *self._link()]
         options = self._controller_options("osc")
         if self.config.osc is None and not options:
-            return found
+            return []
         host, port = self.config.osc if self.config.osc is not None else (
             str(options.get("host") or DEFAULT_HOST), int(options.get("port", DEFAULT_PORT)))  # type: ignore[call-overload]
         allow = self.config.osc_allow or tuple(options.get("allow", ()))  # type: ignore[call-overload]
         mappings = [dict(m) for m in options.get("map", ())]  # type: ignore[attr-defined]
         sensors = list(options.get("sensors", ()))  # type: ignore[call-overload]
-        return [OscInput(port=port, host=host, allow=allow, mappings=mappings, sensors=sensors), *found]
+        return [OscInput(port=port, host=host, allow=allow, mappings=mappings, sensors=sensors)]
 
-    def _midi(self) -> list[Any]:
+    def _midi(self, params: Any) -> list[Any]:
         """MIDI in, when the command line (--midi PATTERN) or the show's ``inputs: midi:`` asks for it."""
         from controllers.midi import MidiInput, learned_entry
         from controllers.midi_map import load_device
@@ -554,11 +551,10 @@ class Session:
                 from engine.show.write_back import add_midi_mapping
                 log.info("MIDI learn: %s", add_midi_mapping(show.path, learned_entry(binding, device),
                                                             self.config.shaders))
-        params = self._live_params
         return [MidiInput(ports=ports, bindings=options.get("map", ()),  # type: ignore[arg-type]
                           clock=bool(options.get("clock", False)), device=options.get("device"),  # type: ignore[arg-type]
                           on_learn=on_learn, hello=device.hello if device is not None else (),
-                          range_of=lambda key: (params[0].spec(key).minimum, params[0].spec(key).maximum))]
+                          range_of=lambda key: (params.spec(key).minimum, params.spec(key).maximum))]
 
     def _link(self) -> list[Any]:
         """Ableton Link, when the command line (--link) or the show's ``inputs: link:`` asks for it."""
@@ -581,8 +577,11 @@ class Session:
         engine.quantize = quantize if isinstance(quantize, tuple) else None
 
     def _feedback(self, controllers: Sequence[Any], params: Any, show: Callable[[], Show | None]) -> list[Any]:
-        """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; and the
-        state OSC in answers queries from (its replies go to those targets too, else to each sender)."""
+        """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; the state
+        OSC in answers queries from (its replies go to those targets too, else to each sender) and OSCQuery;
+        and the state MIDI follows (LEDs, learn)."""
+        from controllers.base import FeedbackTap
+        from controllers.midi import MidiInput
         from controllers.osc import OscInput, OscQueries, parse_endpoint
         from controllers.oscquery import OscQueryServer
         from controllers.osc_out import OscFeedback
@@ -591,8 +590,6 @@ class Session:
         if not targets:
             targets = [parse_endpoint(t) for t in self._controller_options("osc").get("out", ())]
         sinks: list[Any] = [OscFeedback(targets)] if targets else []
-        from controllers.base import FeedbackTap
-        from controllers.midi import MidiInput
         for controller in controllers:
             if isinstance(controller, MidiInput):
                 sinks.append(FeedbackTap(controller))

@@ -33,7 +33,7 @@ import yaml
 from yaml import Node
 
 from engine.latent.files import LatentFileError, read_latents
-from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, compose_bounded
+from engine.show.yaml_nodes import MAX_SHOW_BYTES, YamlProblem, clip as _clip, compose_bounded, kind_of as _kind
 
 from engine.defaults import DEFAULT_CHAIN, FIT_MODES
 from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
@@ -55,8 +55,6 @@ MAX_SEED = 2 ** 32 - 1
 MAX_WALK_KEYFRAMES = 10_000
 MAX_SHOW_KEYFRAMES = 100_000     # keyframes in all the walks of one file
 MAX_OUTPUTS = 16
-MAX_OSC_MAPPINGS = 256          # custom OSC mappings in a show
-MAX_KEYS = 128                   # keys in a show's keyboard map
 MAX_CHAIN = 16                   # effects in one chain (each is a full-screen pass per frame)
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
@@ -414,110 +412,6 @@ class _Reader:
             return None
         return WalkAction(**values)
 
-    def osc(self, node: Node, where: str) -> dict[str, object] | None:
-        """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20], out: ["192.168.1.20:9001"]}``: where to
-        listen, (optionally) the only senders to listen to, and where feedback goes."""
-        import ipaddress
-        fields = self.mapping(node, where, ("port", "host", "allow", "out", "map", "sensors"))
-        values: dict[str, object] = {}
-        ok = True
-        if "port" in fields:
-            port = self.integer(fields["port"][1], f"{where}.port", minimum=0, maximum=65535)
-            ok = ok and port is not None
-            values["port"] = port
-        if "host" in fields:
-            from controllers.osc import is_host
-            host = self.scalar(fields["host"][1], f"{where}.host")
-            if host is not None and not is_host(host):
-                self.error(fields["host"][1], "E016", f"{where}.host: '{_clip(host)}' is not an address to listen on")
-                host = None
-            ok = ok and host is not None
-            values["host"] = host
-        if "allow" in fields:
-            allowed = []
-            for item in self.sequence(fields["allow"][1], f"{where}.allow")[:256]:
-                text = self.scalar(item, f"{where}.allow")
-                try:
-                    allowed.append(str(ipaddress.ip_address(text or "")))
-                except ValueError:
-                    self.error(item, "E016", f"{where}.allow: '{_clip(str(text))}' is not an IP address")
-                    ok = False
-            values["allow"] = tuple(allowed)
-        if "out" in fields:
-            from controllers.osc import parse_endpoint
-            targets = []
-            for item in self.sequence(fields["out"][1], f"{where}.out")[:16]:
-                text = self.scalar(item, f"{where}.out")
-                try:
-                    parse_endpoint(text or "")
-                    targets.append(text or "")
-                except ValueError as exc:
-                    self.error(item, "E016", f"{where}.out: {exc}")
-                    ok = False
-            values["out"] = tuple(targets)
-        if "map" in fields:
-            items = self.sequence(fields["map"][1], f"{where}.map")
-            if len(items) > MAX_OSC_MAPPINGS:
-                self.error(fields["map"][1], "E005", f"{where}.map: {len(items)} mappings; at most {MAX_OSC_MAPPINGS}")
-                items, ok = [], False
-            sensed = [load_inputs.sensor_entry(self, item, f"{where}.map[{i}]")
-                      for i, item in enumerate(items) if load_inputs.is_sensor_entry(item)]
-            mappings = [self.osc_mapping(item, f"{where}.map[{i}]") for i, item in enumerate(items)
-                        if not load_inputs.is_sensor_entry(item)]
-            ok = ok and all(m is not None for m in mappings) and all(m is not None for m in sensed)
-            values["map"] = tuple(m for m in mappings if m is not None)
-            values["sensors"] = tuple(m for m in sensed if m is not None)
-        if "sensors" in fields:
-            presets = load_inputs.sensors(self, fields["sensors"][1], f"{where}.sensors")
-            ok = ok and presets is not None
-            own: Any = values.get("sensors", ())
-            values["sensors"] = (presets or ()) + tuple(own)
-        return values if ok else None
-
-    def osc_mapping(self, node: Node, where: str) -> dict[str, object] | None:
-        """``{address: /heartrate, param: walk.speed, range: [40, 180], to: [0.2, 2], curve: sqrt, invert: false,
-        smoothing: 0.5, arg: 0}`` or ``{address: /td/go, command: go}``."""
-        from engine.inputs import COMMANDS
-        from engine.params import PARAM_CURVES
-        f = self.mapping(node, where, ("address", "arg", "param", "command", "range", "to", "curve", "invert",
-                                       "smoothing"), required=("address",))
-        ok = True
-        out: dict[str, object] = {}
-        address = self.scalar(f["address"][1], f"{where}.address") if "address" in f else None
-        well_formed = address is not None and re.fullmatch(r"/[!-~]{1,199}", address) is not None \
-            and not any(c in OSC_RESERVED - {"/"} for c in address)
-        if address is not None and not well_formed:
-            self.error(f["address"][1], "E016", f"{where}.address: '{_clip(str(address))}' is not an OSC address "
-                                                "(a / then printable characters, none of #*,?[]{{}})")
-            ok = False
-        out["address"] = address
-        if ("param" in f) == ("command" in f):
-            self.error(node, "E012", f"{where}: give exactly one of 'param' or 'command'")
-            return None
-        if "command" in f:
-            command = self.choice(f["command"][1], f"{where}.command", COMMANDS)
-            for extra in ("range", "to", "curve", "invert", "smoothing"):
-                if extra in f:
-                    self.error(f[extra][0], "E001", f"{where}: '{extra}' belongs to a parameter mapping")
-                    ok = False
-            out["command"] = command
-            ok = ok and command is not None
-        else:
-            key = self.param_key(f["param"][1], f"{where}.param")
-            ok = ok and key is not None
-            out["param"] = key
-            low, high = self.param_range(key) if key is not None else (0.0, 1.0)
-            out["range"] = self.pair(f["range"][1], f"{where}.range") if "range" in f else (0.0, 1.0)
-            out["to"] = self.pair(f["to"][1], f"{where}.to", low, high) if "to" in f else (low, high)
-            out["curve"] = self.choice(f["curve"][1], f"{where}.curve", PARAM_CURVES) if "curve" in f else "linear"
-            out["invert"] = self.boolean(f["invert"][1], f"{where}.invert") if "invert" in f else False
-            out["smoothing"] = self.number(f["smoothing"][1], f"{where}.smoothing", time=True) \
-                if "smoothing" in f else 0.0
-            ok = ok and all(out[k] is not None for k in ("range", "to", "curve", "invert", "smoothing"))
-        out["arg"] = self.integer(f["arg"][1], f"{where}.arg", minimum=0, maximum=15) if "arg" in f else 0
-        ok = ok and out["arg"] is not None
-        return out if ok else None
-
     def pair(self, node: Node, where: str, minimum: float | None = None,
              maximum: float | None = None) -> tuple[float, float] | None:
         """``[low, high]``: two different finite numbers (high may be below low: a reversed range)."""
@@ -533,48 +427,6 @@ class _Reader:
             self.error(node, "E016", f"{where}: low and high are both {low:g}")
             return None
         return low, high
-
-    def keyboard(self, node: Node, where: str) -> dict[str, str] | None:
-        """``keys: {g: go, x: panic, space: none, l: learn gen.psi}``: the default key map with these changes
-        (``none`` frees a key; ``learn PARAM`` arms MIDI learn for a parameter, a second press disarms). Key
-        names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
-        from engine.inputs import COMMANDS
-        fields = self.mapping(node, where, ("keys",), required=("keys",))
-        if "keys" not in fields:
-            return None
-        entries = fields["keys"][1]
-        if not isinstance(entries, yaml.MappingNode):
-            self.error(entries, "E011", f"{where}.keys: expected a mapping of key: command, found {_kind(entries)}")
-            return None
-        keys: dict[str, str] = {}
-        ok = True
-        for key_node, value_node in entries.value[:MAX_KEYS]:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
-            if not re.fullmatch(r"[a-z0-9_]{1,24}", str(key)):
-                self.error(key_node, "E016", f"{where}.keys: '{_clip(str(key))}' is not a key name (lower case, "
-                                             "like space, up, a, _1, f5)")
-                ok = False
-                continue
-            if key in ("f", "f11"):
-                self.error(key_node, "E016", f"{where}.keys: '{key}' toggles fullscreen in the window")
-                ok = False
-                continue
-            text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
-            if isinstance(text, str) and text.startswith("learn "):      # "learn gen.psi": arm MIDI learn
-                target = self.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", text[6:].strip(),
-                                                        value_node.start_mark, value_node.end_mark),
-                                        f"{where}.keys.{key}")
-                command = f"learn {target}" if target is not None else None
-            else:
-                command = self.choice(value_node, f"{where}.keys.{key}", (*COMMANDS, "none"))
-            if command is None:
-                ok = False
-            else:
-                keys[key] = command
-        if len(entries.value) > MAX_KEYS:
-            self.error(entries, "E005", f"{where}.keys: {len(entries.value)} keys; at most {MAX_KEYS}")
-            ok = False
-        return keys if ok else None
 
     def resolve(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.normpath(os.path.join(os.path.dirname(self.path), path))
@@ -766,11 +618,11 @@ class _Reader:
                     if section is not None:
                         inputs[family] = section
             if "osc" in families:
-                osc = self.osc(families["osc"][1], "inputs.osc")
+                osc = load_inputs.osc(self, families["osc"][1], "inputs.osc")
                 if osc is not None:
                     inputs["osc"] = osc
             if "keyboard" in families:
-                keys = self.keyboard(families["keyboard"][1], "inputs.keyboard")
+                keys = load_inputs.keyboard(self, families["keyboard"][1], "inputs.keyboard")
                 if keys is not None:
                     inputs["keyboard"] = {"keys": keys}
         panic_time, panic_rest = 2.0, {}
@@ -902,16 +754,6 @@ def _id_of(node: Node) -> str | None:
     return None
 
 
-def _kind(node: Node | None) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if isinstance(node, yaml.ScalarNode):
-        return f"'{node.value}'" if node.value != "" else "nothing"
-    return "nothing"
-
-
 def load_show(path: str, shader_dir: str | None = None, vocabulary: Vocabulary | None = None) -> Show:
     """Read and validate a show file; raises :class:`ShowLoadError` listing every problem."""
     vocab = vocabulary or engine_vocabulary(shader_dir or os.path.join(os.path.dirname(os.path.dirname(
@@ -953,9 +795,3 @@ def parse_show(text: str, path: str, vocabulary: Vocabulary) -> Show:
             errors = [ShowError(path, 1, 1, "E016", "the show could not be read (no reason was recorded)")]
         raise ShowLoadError(errors)
     return show
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    """Untrusted text shown in a message: one line, bounded."""
-    line = text.replace("\n", " ").replace("\r", " ")
-    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -1,5 +1,6 @@
-"""The ``inputs:`` section of a show file beyond the keyboard and OSC addresses: MIDI, sensors, Ableton Link,
-quantised GO and modulations. Validated with the rest of the show, each problem at its file:line:column.
+"""The ``inputs:`` section of a show file: the keyboard, OSC (addresses, sensors, feedback targets), MIDI,
+Ableton Link, quantised GO and modulations. Validated with the rest of the show, each problem at its
+file:line:column.
 
     inputs:
       midi:
@@ -26,16 +27,21 @@ controllers.sensors), so a show and a preset file speak one vocabulary; the show
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml import Node
 
 from engine.inputs import SOURCE_KEY, TAKEOVER_MODES
+from engine.show.model import OSC_RESERVED
+from engine.show.yaml_nodes import clip as _clip, kind_of as _kind
 
 if TYPE_CHECKING:
     from engine.show.load import _Reader
 
+MAX_OSC_MAPPINGS = 256          # custom OSC mappings in a show
+MAX_KEYS = 128                   # keys in a show's keyboard map
 MAX_MIDI_MAPPINGS = 512
 MAX_MODULATIONS = 256
 MAX_PORT_PATTERNS = 16
@@ -200,3 +206,152 @@ def _node_of(mapping: Node, key: str) -> Node:
         if isinstance(k, yaml.ScalarNode) and k.value == key:
             return v
     return mapping
+
+
+def osc(r: _Reader, node: Node, where: str) -> dict[str, object] | None:
+    """``osc: {port: 9000, host: 127.0.0.1, allow: [192.168.1.20], out: ["192.168.1.20:9001"]}``: where to
+    listen, (optionally) the only senders to listen to, and where feedback goes."""
+    import ipaddress
+    fields = r.mapping(node, where, ("port", "host", "allow", "out", "map", "sensors"))
+    values: dict[str, object] = {}
+    ok = True
+    if "port" in fields:
+        port = r.integer(fields["port"][1], f"{where}.port", minimum=0, maximum=65535)
+        ok = ok and port is not None
+        values["port"] = port
+    if "host" in fields:
+        from controllers.osc import is_host
+        host = r.scalar(fields["host"][1], f"{where}.host")
+        if host is not None and not is_host(host):
+            r.error(fields["host"][1], "E016", f"{where}.host: '{_clip(host)}' is not an address to listen on")
+            host = None
+        ok = ok and host is not None
+        values["host"] = host
+    if "allow" in fields:
+        allowed = []
+        for item in r.sequence(fields["allow"][1], f"{where}.allow")[:256]:
+            text = r.scalar(item, f"{where}.allow")
+            try:
+                allowed.append(str(ipaddress.ip_address(text or "")))
+            except ValueError:
+                r.error(item, "E016", f"{where}.allow: '{_clip(str(text))}' is not an IP address")
+                ok = False
+        values["allow"] = tuple(allowed)
+    if "out" in fields:
+        from controllers.osc import parse_endpoint
+        targets = []
+        for item in r.sequence(fields["out"][1], f"{where}.out")[:16]:
+            text = r.scalar(item, f"{where}.out")
+            try:
+                parse_endpoint(text or "")
+                targets.append(text or "")
+            except ValueError as exc:
+                r.error(item, "E016", f"{where}.out: {exc}")
+                ok = False
+        values["out"] = tuple(targets)
+    if "map" in fields:
+        items = r.sequence(fields["map"][1], f"{where}.map")
+        if len(items) > MAX_OSC_MAPPINGS:
+            r.error(fields["map"][1], "E005", f"{where}.map: {len(items)} mappings; at most {MAX_OSC_MAPPINGS}")
+            items, ok = [], False
+        sensed = [sensor_entry(r, item, f"{where}.map[{i}]")
+                  for i, item in enumerate(items) if is_sensor_entry(item)]
+        mappings = [osc_mapping(r, item, f"{where}.map[{i}]") for i, item in enumerate(items)
+                    if not is_sensor_entry(item)]
+        ok = ok and all(m is not None for m in mappings) and all(m is not None for m in sensed)
+        values["map"] = tuple(m for m in mappings if m is not None)
+        values["sensors"] = tuple(m for m in sensed if m is not None)
+    if "sensors" in fields:
+        presets = sensors(r, fields["sensors"][1], f"{where}.sensors")
+        ok = ok and presets is not None
+        own: Any = values.get("sensors", ())
+        values["sensors"] = (presets or ()) + tuple(own)
+    return values if ok else None
+
+
+def osc_mapping(r: _Reader, node: Node, where: str) -> dict[str, object] | None:
+    """``{address: /heartrate, param: walk.speed, range: [40, 180], to: [0.2, 2], curve: sqrt, invert: false,
+    smoothing: 0.5, arg: 0}`` or ``{address: /td/go, command: go}``."""
+    from engine.inputs import COMMANDS
+    from engine.params import PARAM_CURVES
+    f = r.mapping(node, where, ("address", "arg", "param", "command", "range", "to", "curve", "invert",
+                                   "smoothing"), required=("address",))
+    ok = True
+    out: dict[str, object] = {}
+    address = r.scalar(f["address"][1], f"{where}.address") if "address" in f else None
+    well_formed = address is not None and re.fullmatch(r"/[!-~]{1,199}", address) is not None \
+        and not any(c in OSC_RESERVED - {"/"} for c in address)
+    if address is not None and not well_formed:
+        r.error(f["address"][1], "E016", f"{where}.address: '{_clip(str(address))}' is not an OSC address "
+                                            "(a / then printable characters, none of #*,?[]{{}})")
+        ok = False
+    out["address"] = address
+    if ("param" in f) == ("command" in f):
+        r.error(node, "E012", f"{where}: give exactly one of 'param' or 'command'")
+        return None
+    if "command" in f:
+        command = r.choice(f["command"][1], f"{where}.command", COMMANDS)
+        for extra in ("range", "to", "curve", "invert", "smoothing"):
+            if extra in f:
+                r.error(f[extra][0], "E001", f"{where}: '{extra}' belongs to a parameter mapping")
+                ok = False
+        out["command"] = command
+        ok = ok and command is not None
+    else:
+        key = r.param_key(f["param"][1], f"{where}.param")
+        ok = ok and key is not None
+        out["param"] = key
+        low, high = r.param_range(key) if key is not None else (0.0, 1.0)
+        out["range"] = r.pair(f["range"][1], f"{where}.range") if "range" in f else (0.0, 1.0)
+        out["to"] = r.pair(f["to"][1], f"{where}.to", low, high) if "to" in f else (low, high)
+        out["curve"] = r.choice(f["curve"][1], f"{where}.curve", PARAM_CURVES) if "curve" in f else "linear"
+        out["invert"] = r.boolean(f["invert"][1], f"{where}.invert") if "invert" in f else False
+        out["smoothing"] = r.number(f["smoothing"][1], f"{where}.smoothing", time=True) \
+            if "smoothing" in f else 0.0
+        ok = ok and all(out[k] is not None for k in ("range", "to", "curve", "invert", "smoothing"))
+    out["arg"] = r.integer(f["arg"][1], f"{where}.arg", minimum=0, maximum=15) if "arg" in f else 0
+    ok = ok and out["arg"] is not None
+    return out if ok else None
+
+
+def keyboard(r: _Reader, node: Node, where: str) -> dict[str, str] | None:
+    """``keys: {g: go, x: panic, space: none, l: learn gen.psi}``: the default key map with these changes
+    (``none`` frees a key; ``learn PARAM`` arms MIDI learn for a parameter, a second press disarms). Key
+    names are the window's (``space``, ``up``, ``a``, ``_1`` for the digit 1)."""
+    from engine.inputs import COMMANDS
+    fields = r.mapping(node, where, ("keys",), required=("keys",))
+    if "keys" not in fields:
+        return None
+    entries = fields["keys"][1]
+    if not isinstance(entries, yaml.MappingNode):
+        r.error(entries, "E011", f"{where}.keys: expected a mapping of key: command, found {_kind(entries)}")
+        return None
+    keys: dict[str, str] = {}
+    ok = True
+    for key_node, value_node in entries.value[:MAX_KEYS]:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+        if not re.fullmatch(r"[a-z0-9_]{1,24}", str(key)):
+            r.error(key_node, "E016", f"{where}.keys: '{_clip(str(key))}' is not a key name (lower case, "
+                                         "like space, up, a, _1, f5)")
+            ok = False
+            continue
+        if key in ("f", "f11"):
+            r.error(key_node, "E016", f"{where}.keys: '{key}' toggles fullscreen in the window")
+            ok = False
+            continue
+        text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
+        if isinstance(text, str) and text.startswith("learn "):      # "learn gen.psi": arm MIDI learn
+            target = r.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", text[6:].strip(),
+                                                    value_node.start_mark, value_node.end_mark),
+                                    f"{where}.keys.{key}")
+            command = f"learn {target}" if target is not None else None
+        else:
+            command = r.choice(value_node, f"{where}.keys.{key}", (*COMMANDS, "none"))
+        if command is None:
+            ok = False
+        else:
+            keys[key] = command
+    if len(entries.value) > MAX_KEYS:
+        r.error(entries, "E005", f"{where}.keys: {len(entries.value)} keys; at most {MAX_KEYS}")
+        ok = False
+    return keys if ok else None

@@ -145,3 +145,20 @@ def _problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
             return YamlProblem(previous + 1, text_start + 1, f"YAML syntax: expected 'key: value', found "
                                                              f"'{lines[previous].strip()[:40]}' (a missing ':'?)")
     return YamlProblem(line, column, "YAML syntax: " + message)
+
+
+def kind_of(node: Node | None) -> str:
+    """What a node is, for messages: a mapping, a list, a quoted value or nothing."""
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if isinstance(node, yaml.ScalarNode):
+        return f"'{node.value}'" if node.value != "" else "nothing"
+    return "nothing"
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """Untrusted text shown in a message: one line, bounded."""
+    line = text.replace("\n", " ").replace("\r", " ")
+    return line if len(line) <= limit else line[:limit - 1] + "…"

@@ -221,3 +221,39 @@ def test_hostile_bytes_leave_the_controller_working(rig: Any) -> None:
     r.send("control_change", control=7, value=127)
     assert any(e.key == "fx.a" and e.value == 1.0 for e in r.take(1))
     raw.close_port()
+
+
+STOP_UNDER_FLOOD = """
+import threading, time, mido
+from controllers.midi import MidiInput
+from controllers.midi_map import MidiBinding
+from engine.clock import WallClock
+backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+device = backend.open_output("lsflood", virtual=True)
+running = True
+def flood():
+    while running:
+        device.send(mido.Message("control_change", control=7, value=1))
+threading.Thread(target=flood, daemon=True).start()
+for cycle in range(25):
+    midi = MidiInput(ports=["lsflood"], bindings=[MidiBinding("cc", 7, param="fx.a")], rescan=0.05)
+    midi.start(lambda event: None, WallClock())
+    deadline = time.monotonic() + 5
+    while not midi.ports and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    midi.stop()                                  # closes its input while messages pour in
+running = False
+print("done")
+"""
+
+
+def test_stopping_while_a_device_floods_never_freezes_the_process(jack_server: str) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    from tests.controllers.jack import jack_environ
+    result = subprocess.run([sys.executable, "-c", STOP_UNDER_FLOOD], env=jack_environ(jack_server),
+                            capture_output=True, text=True, timeout=120, cwd=str(__import__("pathlib").Path(
+                                __file__).resolve().parents[2]))
+    assert result.returncode == 0 and "done" in result.stdout, result.stderr[-2000:]
