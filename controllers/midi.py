@@ -113,6 +113,13 @@ class MidiInput(Listening):
             line += f" ({self.last_problem[:40]})"
         return line
 
+    def rebind(self, bindings: Iterable[MidiBinding]) -> None:
+        """A reloaded show's mappings take over (ports and the device map stay as they were opened)."""
+        decoder = MidiDecoder(bindings)
+        with self._lock:
+            self.decoder = decoder
+            self._leds.clear()                     # light the new buttons as the state says
+
     # ------------------------------------------------------------------------------------------- lifecycle
     def start(self, post: Post, clock: Clock) -> None:
         self._post, self._clock = post, clock

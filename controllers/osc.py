@@ -360,6 +360,16 @@ class OscInput(Controller):
         self.replies = 0
         self._reply_budget, self._reply_refill = float(MAX_REPLIES_PER_SECOND), time.monotonic()
 
+    def remap(self, mappings: Iterable[OscMapping | dict[str, Any]], sensors: Iterable[SensorMapping]) -> None:
+        """A reloaded show's addresses and sensors take over (the port and the allow-list stay)."""
+        table: dict[str, list[OscMapping]] = {}
+        for m in mappings:
+            mapping = m if isinstance(m, OscMapping) else OscMapping(**m)
+            table.setdefault(mapping.address, []).append(mapping)
+        bank = SensorBank(sensors)
+        with self._lock:
+            self.mappings, self.sensors = table, bank
+
     # ------------------------------------------------------------------------- as a feedback sink (queries)
     def offer(self, state: FeedbackState) -> None:
         self._state = state                  # one reference, swapped whole: safe to read from the server

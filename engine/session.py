@@ -566,15 +566,27 @@ class Session:
 
     def _tune_engine(self, engine: LiveEngine) -> None:
         """The show's engine-side inputs: takeover mode, modulations, quantised GO (again at every reload)."""
+        from controllers.midi import MidiInput
+        from controllers.osc import OscInput
         from engine.inputs import SoftTakeover
         from engine.sources import Modulator
         show = self.show if engine.runner is None else engine.runner.show
         inputs = show.inputs if show is not None else {}
         midi: Any = inputs.get("midi") if isinstance(inputs.get("midi"), dict) else {}
-        engine.soft = SoftTakeover(str(midi.get("takeover") or "pickup"))
-        engine.modulator = Modulator(list(inputs.get("modulate", ())))  # type: ignore[call-overload]
+        takeover = str(midi.get("takeover") or "pickup")
+        if engine.soft.mode != takeover:                   # unchanged: faders keep what they have caught
+            engine.soft = SoftTakeover(takeover)
+        modulations = list(inputs.get("modulate", ()))  # type: ignore[call-overload]
+        if engine.modulator.modulations != modulations:    # unchanged: modulations keep their weights
+            engine.modulator = Modulator(modulations)
         quantize = inputs.get("quantize")
         engine.quantize = quantize if isinstance(quantize, tuple) else None
+        osc: Any = inputs.get("osc") if isinstance(inputs.get("osc"), dict) else {}
+        for controller in engine.controllers:              # mappings follow the file; ports stay open
+            if isinstance(controller, MidiInput) and controller.decoder.bindings != list(midi.get("map", ())):
+                controller.rebind(midi.get("map", ()))
+            elif isinstance(controller, OscInput):
+                controller.remap([dict(m) for m in osc.get("map", ())], osc.get("sensors", ()))
 
     def _feedback(self, controllers: Sequence[Any], params: Any, show: Callable[[], Show | None]) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; the state

@@ -176,3 +176,37 @@ def test_learn_is_armed_and_disarmed_by_the_same_command_and_unknown_parameters_
         assert engine.learning is None
         learn("no.such")
         assert engine.learning is None and "unknown parameter" in engine.faults["input keyboard"][0]
+
+
+RELOADED = """\
+format: 1
+inputs:
+  osc:
+    port: 0
+    map:
+      - {{address: /{address}, source: bio.{source}}}
+  modulate:
+    - {{source: bio.{source}, param: walk.speed, amount: 0.1, fade: 0}}
+cues:
+  - id: a
+    actions:
+      - fade: {{param: gen.psi, to: 0.5, time: 1}}
+"""
+
+
+def test_a_reloaded_show_brings_its_new_addresses_and_modulations(tmp_path: Any) -> None:
+    with osc_session(tmp_path, RELOADED.format(address="first", source="one")) as (engine, osc):
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/first", 1.0)
+        frames_until(engine, lambda: engine.params.modulated()["walk.speed"] > 1.7, "the first show's modulation")
+        path = engine.runner.show.path
+        time.sleep(0.05)                                   # a new mtime
+        with open(path, "w") as f:
+            f.write(RELOADED.format(address="second", source="two"))
+        frames_until(engine, lambda: "bio.two" in str(engine.modulator.modulations), "the reload", timeout=15)
+        client.send_message("/second", 1.0)
+        frames_until(engine, lambda: engine.sources.get("bio.two") == 1.0, "the new address")
+        frames_until(engine, lambda: abs(engine.params.modulated()["walk.speed"] - 1.8) < 1e-9, "the new modulation")
+        bad_before = osc.bad
+        client.send_message("/first", 1.0)                 # the old address is gone with its show
+        wait_for(lambda: osc.bad > bad_before, 5, what="the old address refused")
