@@ -21,7 +21,8 @@ A continuous modulation fades in over ``fade`` seconds while its source is **liv
 source has said nothing for ``stale`` seconds: a sensor that drops out hands the picture back to the
 autonomous walk smoothly, and takes it again smoothly when it returns. A pulse modulation follows an
 attack/decay envelope from each pulse of its source; with ``beats`` it makes its own pulses from a rate in
-beats per minute (a heart rate of 72 pulses 1.2 times a second), which is what most heart-rate bridges send.
+beats per minute (a heart rate of 72 pulses 1.2 times a second), which is what most heart-rate bridges send;
+with ``wraps`` it pulses each time a phase wraps (``midi.clock.beat``, ``link.bar``), locked to a DAW's beat.
 Everything runs on the engine clock, once per frame, so an offline render of a recorded run is exact.
 """
 
@@ -49,6 +50,8 @@ class Modulation:
     centre: bool = False                        # bipolar: 0.5 adds nothing, 0 subtracts, 1 adds
     envelope: tuple[float, float] | None = None  # (attack, decay) seconds: the source is pulses, not a reading
     beats: bool = False                         # with envelope: the source is a rate in beats/min; pulse on each
+    wraps: bool = False                         # with envelope: the source is a phase 0..1 (midi.clock.beat,
+                                                # link.bar); pulse each time it wraps, locked to that clock
     stale: float = 5.0                          # seconds of silence after which the source counts as gone
     fade: float = 2.0                           # seconds to hand over to / back from the autonomous walk
 
@@ -60,8 +63,11 @@ class Modulation:
             raise ValueError(f"modulation {self.source} -> {self.param}: amount must be within ±16, got {self.amount}")
         if self.curve not in PARAM_CURVES:
             raise ValueError(f"modulation {self.source} -> {self.param}: curve must be one of {PARAM_CURVES}")
-        if self.beats and self.envelope is None:
-            raise ValueError(f"modulation {self.source} -> {self.param}: beats need an envelope (attack, decay)")
+        if (self.beats or self.wraps) and self.envelope is None:
+            raise ValueError(f"modulation {self.source} -> {self.param}: beats and wraps need an envelope "
+                             "(attack, decay)")
+        if self.beats and self.wraps:
+            raise ValueError(f"modulation {self.source} -> {self.param}: beats (a rate) or wraps (a phase), not both")
         for name, seconds in (("stale", self.stale), ("fade", self.fade)) + (
                 (("attack", self.envelope[0]), ("decay", self.envelope[1])) if self.envelope else ()):
             if not (math.isfinite(seconds) and 0 <= seconds <= 3600):
@@ -113,6 +119,7 @@ class _Running:
     phase: float = 0.0              # beats: the fraction of the current beat
     pulse_at: float | None = None   # the last pulse's engine time
     strength: float = 0.0
+    reading: float | None = None    # wraps: the phase last seen
     last: float | None = None       # the engine time of the last frame seen
 
 
@@ -128,7 +135,8 @@ class Modulator:
     def pulse(self, source: str, strength: float, now: float) -> None:
         """A pulse of ``source`` (a heart beat, a pad): envelopes on that source start again."""
         for modulation, running in zip(self.modulations, self._running):
-            if modulation.envelope is not None and not modulation.beats and modulation.source == source:
+            if modulation.envelope is not None and not (modulation.beats or modulation.wraps) \
+                    and modulation.source == source:
                 running.pulse_at, running.strength = now, strength
 
     def offsets(self, now: float, sources: SourceStore, spans: dict[str, float]) -> dict[str, float]:
@@ -147,7 +155,7 @@ class Modulator:
 
     @staticmethod
     def _share(modulation: Modulation, running: _Running, now: float, dt: float, sources: SourceStore) -> float:
-        if modulation.envelope is not None and not modulation.beats:
+        if modulation.envelope is not None and not (modulation.beats or modulation.wraps):
             return running.strength * _envelope(modulation.envelope, running.pulse_at, now)
         reading = sources.get(modulation.source)
         live = reading is not None and sources.age(modulation.source, now) <= modulation.stale
@@ -155,6 +163,13 @@ class Modulator:
         running.weight = min(1.0, running.weight + step) if live else max(0.0, running.weight - step)
         if reading is None or running.weight == 0.0:
             return 0.0
+        assert modulation.envelope is not None or not (modulation.beats or modulation.wraps)
+        if modulation.wraps:
+            assert modulation.envelope is not None
+            if running.reading is not None and reading < running.reading - 0.5:     # a new beat (or bar)
+                running.pulse_at, running.strength = now, 1.0
+            running.reading = reading
+            return running.weight * running.strength * _envelope(modulation.envelope, running.pulse_at, now)
         if not modulation.beats:
             return running.weight * modulation.position(reading)
         assert modulation.envelope is not None

@@ -102,3 +102,17 @@ def test_source_names_are_bounded() -> None:
 def test_bad_modulations_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="modulation bio.hr -> x.y"):
         Modulation("x.y", "bio.hr", **kwargs)  # type: ignore[arg-type]
+
+
+def test_wraps_pulse_on_each_beat_of_a_clock_phase() -> None:
+    store = SourceStore()
+    mod = Modulator([Modulation("x.y", "midi.clock.beat", envelope=(0.0, 0.02), wraps=True, fade=0.0)])
+    frames = []
+    for i in range(300):                                     # 3 s at 100 fps, a clock at 120 BPM
+        now = i / 100
+        store.update("midi.clock.beat", (now * 2.0) % 1.0, now)
+        frames.append(mod.offsets(now, store, {"x.y": 1.0}).get("x.y", 0.0))
+    onsets = [i for i in range(1, 300) if frames[i] > 0.9 and frames[i - 1] < 0.5]
+    assert onsets == [50, 100, 150, 200, 250]               # on the beat, every half second
+    with pytest.raises(ValueError, match="not both"):
+        Modulation("x.y", "a.b", envelope=(0.0, 0.1), wraps=True, beats=True)

@@ -165,7 +165,7 @@ def modulations(r: _Reader, node: Node, where: str) -> tuple[Any, ...] | None:
     for i, item in enumerate(items):
         at = f"{where}[{i}]"
         f = r.mapping(item, at, ("source", "param", "range", "amount", "curve", "invert", "centre", "envelope",
-                                 "beats", "stale", "fade"), required=("source", "param"))
+                                 "beats", "wraps", "stale", "fade"), required=("source", "param"))
         if "source" not in f or "param" not in f:
             ok = False
             continue
@@ -182,7 +182,7 @@ def modulations(r: _Reader, node: Node, where: str) -> tuple[Any, ...] | None:
             values["amount"] = r.number(f["amount"][1], f"{at}.amount", -16.0, 16.0)
         if "curve" in f:
             values["curve"] = r.choice(f["curve"][1], f"{at}.curve", PARAM_CURVES, "E009")
-        for flag in ("invert", "centre", "beats"):
+        for flag in ("invert", "centre", "beats", "wraps"):
             if flag in f:
                 values[flag] = r.boolean(f[flag][1], f"{at}.{flag}")
         for seconds in ("stale", "fade"):

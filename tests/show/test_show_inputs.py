@@ -86,7 +86,7 @@ def test_every_family_parses_into_what_the_engine_runs(tmp_path):
     ("osc: {map: [{address: /x, source: X}]}", "10:15 E016 inputs.osc.map[0].source: expected a source name"),
     ("modulate: [{source: bio.hr, param: fx.glow, amount: 99}]", "10:55 E005 inputs.modulate[0].amount: 99"),
     ("modulate: [{source: bio.hr, param: fx.glow, beats: true}]", "10:14 E016 inputs.modulate[0]: modulation "
-                                                                   "bio.hr -> fx.glow: beats need an envelope"),
+                                                                   "bio.hr -> fx.glow: beats and wraps need an envelope"),
     ("modulate: [{source: Bio, param: fx.glow}]", "10:23 E016 inputs.modulate[0].source: 'Bio' is not a source"),
 ])
 def test_bad_inputs_name_their_line_column_and_what_was_expected(tmp_path, inputs, where):
