@@ -63,7 +63,7 @@ from engine.logs import Throttle
 from engine.params import shape_position
 from engine.show.model import is_cue_id
 
-from controllers.base import Controller, Post
+from controllers.base import FeedbackTap, Listening, Post
 from controllers.sensors import SensorBank, SensorMapping
 
 log = logging.getLogger(__name__)
@@ -239,20 +239,13 @@ class OscMapping:
         return InputEvent(now, source, "set", self.param, self.to[0] + (self.to[1] - self.to[0]) * shaped)
 
 
-class OscQueries:
-    """The feedback sink through which the frame loop hands an :class:`OscInput` the state its replies tell."""
+class OscQueries(FeedbackTap):
+    """The feedback sink through which the frame loop hands an :class:`OscInput` the state its replies tell
+    (the OSC server's thread answers the queries)."""
 
     def __init__(self, osc: OscInput) -> None:
+        super().__init__(osc)
         self.osc = osc
-
-    def start(self) -> None:
-        """Nothing to start: the OSC server's thread answers the queries."""
-
-    def offer(self, state: FeedbackState) -> None:
-        self.osc.offer(state)
-
-    def stop(self) -> None:
-        """Nothing to stop: the OSC server stops with its controller."""
 
     def status(self) -> str:
         return f"osc replies: {self.osc.replies}"
@@ -329,7 +322,7 @@ def reply_for(address: str, state: FeedbackState | None) -> tuple[str, str] | No
     return "/reply" + address, json.dumps({"address": address, "status": status, "data": data})
 
 
-class OscInput(Controller):
+class OscInput(Listening):
     """Listens for OSC on one UDP port (see the module docstring). It answers queries from the newest state
     the engine offers it (through :class:`OscQueries`, a feedback sink)."""
 

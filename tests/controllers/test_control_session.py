@@ -57,7 +57,10 @@ def session(tmp_path: Any, backend: Any, takeover: str = "pickup") -> Any:
 
 
 def midi_of(engine: Any) -> Any:
+    """The session's MIDI input, once it has found the device and JACK has connected them."""
     (midi,) = [c for c in engine.controllers if c.name == "midi"]
+    wait_for(lambda: midi.ports, 10, what="the session's MIDI input to find the device")
+    time.sleep(0.2)
     return midi
 
 
@@ -65,8 +68,6 @@ def test_a_fader_catches_its_parameter_softly_and_a_pad_fires_go(tmp_path: Any, 
     device, opened = session(tmp_path, jack_midi, takeover="pickup")
     with opened as (engine, osc):
         midi = midi_of(engine)
-        wait_for(lambda: midi.ports, 10, what="the session's MIDI input to find the device")
-        time.sleep(0.2)
         device.send(mido.Message("control_change", control=7, value=120))     # far from 1.0 (position 0.5)
         frames_until(engine, lambda: midi.messages >= 1, "the fader message")
         engine.frame()
@@ -83,9 +84,7 @@ def test_a_fader_catches_its_parameter_softly_and_a_pad_fires_go(tmp_path: Any, 
 def test_value_scaling_moves_at_once_towards_the_control(tmp_path: Any, jack_midi: Any) -> None:  # noqa: F811
     device, opened = session(tmp_path, jack_midi, takeover="scale")
     with opened as (engine, osc):
-        midi = midi_of(engine)
-        wait_for(lambda: midi.ports, 10, what="the MIDI port")
-        time.sleep(0.2)
+        midi_of(engine)
         device.send(mido.Message("control_change", control=7, value=0))        # where the fader is
         device.send(mido.Message("control_change", control=7, value=127))      # all the way up
         frames_until(engine, lambda: engine.params.get("fx.glow") == 2.0, "the parameter to reach the top")
@@ -111,9 +110,7 @@ def test_sensors_modulate_on_top_and_let_go_when_quiet(tmp_path: Any, jack_midi:
 def test_learn_writes_the_show_and_the_control_works_at_once(tmp_path: Any, jack_midi: Any) -> None:  # noqa: F811
     device, opened = session(tmp_path, jack_midi)
     with opened as (engine, osc):
-        midi = midi_of(engine)
-        wait_for(lambda: midi.ports, 10, what="the MIDI port")
-        time.sleep(0.2)
+        midi_of(engine)
         SimpleUDPClient("127.0.0.1", osc.port).send_message("/param/gen/psi/learn", 1)
         frames_until(engine, lambda: engine.learning == "gen.psi", "learn armed over OSC")
         engine.frame()                                                         # the MIDI input sees the state
