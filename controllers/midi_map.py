@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import mido  # type: ignore[import-untyped]
+import mido  # type: ignore[import-untyped]  # noqa: F401 (the doctests above use it)
 import yaml
 
 from engine.inputs import COMMANDS, InputEvent, walk_event

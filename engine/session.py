@@ -340,11 +340,9 @@ class Session:
         """The live engine, built and wired but not running (benchmarks drive its frames themselves);
         ``close()`` it when done."""
         from controllers import Keyboard
-        from engine.generate import FrameSynthesizer
         from engine.gl.outputs import HeadlessOutput, WindowOutput, is_software_gl, shared_egl_context
         from engine.live import ShowWatcher
         from engine.state import Heartbeat, StateWriter, default_state_path, read_state
-        from engine.worker import GeneratorWorker
         c = self.config
         assert self.G is not None
         params = self._params()
@@ -545,12 +543,12 @@ class Session:
         device = load_device(str(options["device"])) if options.get("device") else None
         ports = list(self.config.midi) or list(options.get("ports", ())) or ["*"]  # type: ignore[call-overload]
         show = self.show
-        on_learn = None
-        if show is not None:
-            def on_learn(binding: Any) -> None:          # on the MIDI thread: the file, then the reload
-                from engine.show.write_back import add_midi_mapping
-                log.info("MIDI learn: %s", add_midi_mapping(show.path, learned_entry(binding, device),
-                                                            self.config.shaders))
+
+        def write_learned(binding: Any) -> None:         # on the MIDI thread: the file, then the reload
+            from engine.show.write_back import add_midi_mapping
+            assert show is not None
+            log.info("MIDI learn: %s", add_midi_mapping(show.path, learned_entry(binding, device), self.config.shaders))
+        on_learn = write_learned if show is not None else None
         return [MidiInput(ports=ports, bindings=options.get("map", ()),  # type: ignore[arg-type]
                           clock=bool(options.get("clock", False)), device=options.get("device"),  # type: ignore[arg-type]
                           on_learn=on_learn, hello=device.hello if device is not None else (),

@@ -42,7 +42,7 @@ from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
 from engine.show import load_inputs
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
-                               OSC_RESERVED, ShadersAction, Show, WalkAction, is_cue_id)
+                               ShadersAction, Show, WalkAction, is_cue_id)
 
 FORMAT_VERSION = 1
 MAX_ERRORS = 500                 # errors listed for one file (a broken 10,000-cue file would list 10,000)
