@@ -29,6 +29,7 @@ from engine.clock import Clock, WallClock
 from engine.feedback import Feedback, FeedbackState
 from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, latent_target, walk_target
 from engine.gl.hud import hud_image
+from engine.latent.directions import DirectionSet
 from engine.latent.walker import LatentWalker, WalkFrame
 from engine.logs import Throttle
 from engine.models.networks import Generator
@@ -152,6 +153,7 @@ class LiveEngine:
         self.modulator = Modulator([])          # the show's modulations: sources on top of parameters
         self.quantize: tuple[str, str] | None = None   # (clock, beat|bar): GO waits for the clock's next one
         self.learning: str | None = None        # the parameter armed for MIDI learn
+        self.directions: DirectionSet | None = None    # latent directions: dir.{name} moves W along each
         self.baseline_requests = 0              # sensor baseline captures commanded (controllers follow it)
         self._pending_go: tuple[float, float | None] | None = None   # (when GO was pressed, the phase then)
         self.recorder: Recorder | None = None   # --record: every routed event, with its frame's engine time
@@ -341,6 +343,8 @@ class LiveEngine:
             while messages:                  # the cue list's news (a clock cue, a takeover) for the HUD
                 self._note(messages.popleft(), logging.INFO)
         request = self._guard("walk", self.source.frame_at, self.walk_time, values["gen.psi"])
+        if request is not None and self.directions is not None:
+            request = self._guard("directions", self._steer, request, values) or request
         if request is not None:
             self.worker.request(request)
         frames = self.worker.frames.snapshot()
@@ -362,6 +366,12 @@ class LiveEngine:
         if self.heartbeat is not None:
             self.heartbeat.beat(now)
         self._measure(now)
+
+    def _steer(self, request: WalkFrame, values: dict[str, float]) -> WalkFrame:
+        """The walk's W moved along the directions by their dir.* knobs, after truncation (on their layers)."""
+        assert self.directions is not None
+        alphas = {name: values.get(f"dir.{name}", 0.0) for name in self.directions.names}
+        return dataclasses.replace(request, ws=self.directions.apply(request.ws, alphas))
 
     def _modulate(self, now: float) -> None:
         self.params.modulate(self.modulator.offsets(now, self.sources, self.params.spans()))

@@ -200,10 +200,21 @@ class ParamStore:
             return sorted(self._specs)
 
 
+DIRECTION_RANGE = 3.0           # a direction knob's reach, in units of W's spread along it
+SEFA_KNOBS = 8                  # the model's own SeFa directions every run offers (dir.sefa0 …)
+
+
+def direction_spec(name: str, reach: float = DIRECTION_RANGE, doc: str = "") -> ParamSpec:
+    """The parameter of a latent direction: ``dir.{name}``, 0 at rest, ±reach in units of W's spread."""
+    return ParamSpec(f"dir.{name}", 0.0, -reach, reach, doc or f"latent direction {name} (units of W's spread)")
+
+
 # The engine's own parameters; shaders and shows declare theirs.
 ENGINE_PARAMS = (
     ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
     ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
+    *(direction_spec(f"sefa{i}", doc=f"the model's SeFa direction {i} (units of W's spread)")
+      for i in range(SEFA_KNOBS)),
 )
 
 

@@ -120,6 +120,7 @@ class Session:
         self._precision = config.precision       # as asked (the show's when the command line says auto)
         self.show: Show | None = None
         self.walker: Any = None
+        self._direction_decls: tuple[Any, ...] = ()
 
     @classmethod
     def from_parts(cls, G: Generator, show: Show | None = None, walker: Any = None,
@@ -567,6 +568,7 @@ class Session:
         from controllers.midi import MidiInput
         from controllers.osc import OscInput
         from engine.inputs import SoftTakeover
+        from engine.params import direction_spec
         from engine.sources import Modulator
         show = self.show if engine.runner is None else engine.runner.show
         inputs = show.inputs if show is not None else {}
@@ -579,12 +581,30 @@ class Session:
             engine.modulator = Modulator(modulations)
         quantize = inputs.get("quantize")
         engine.quantize = quantize if isinstance(quantize, tuple) else None
+        decls = show.directions if show is not None else ()
+        if engine.directions is None or decls != self._direction_decls:
+            try:
+                engine.directions = self._directions(decls)
+            except ValueError as exc:                      # a direction file that does not fit the model
+                if engine.directions is None:
+                    raise SessionError(str(exc)) from None
+                log.error("directions not changed, the show goes on: %s", exc)
+        for name in engine.directions.names:               # the model's own and the show's: all knobs
+            if f"dir.{name}" not in engine.params.keys():
+                engine.params.declare(direction_spec(name))
         osc: Any = inputs.get("osc") if isinstance(inputs.get("osc"), dict) else {}
         for controller in engine.controllers:              # mappings follow the file; ports stay open
             if isinstance(controller, MidiInput) and controller.decoder.bindings != list(midi.get("map", ())):
                 controller.rebind(midi.get("map", ()))
             elif isinstance(controller, OscInput):
                 controller.remap([dict(m) for m in osc.get("map", ())], osc.get("sensors", ()))
+
+    def _directions(self, decls: Any) -> Any:
+        """The model's SeFa directions and the show's (engine.latent.direction_files.directions_for)."""
+        from engine.latent.direction_files import directions_for
+        assert self.G is not None
+        self._direction_decls = tuple(decls)
+        return directions_for(self.G, decls)
 
     def _feedback(self, controllers: Sequence[Any], params: Any, show: Callable[[], Show | None]) -> list[Any]:
         """OSC out to the command line's targets, else to the show's ``inputs: osc: {out: [...]}``; the state

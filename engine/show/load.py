@@ -41,7 +41,7 @@ from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
 from engine.show import load_inputs
 from engine.show.curves import CURVES
-from engine.show.model import (CONTINUE_MODES, Action, Cue, FadeAction, GotoAction, OutputConfig, ParamDecl,
+from engine.show.model import (CONTINUE_MODES, Action, Cue, DirectionDecl, FadeAction, GotoAction, OutputConfig, ParamDecl,
                                ShadersAction, Show, WalkAction, is_cue_id)
 
 FORMAT_VERSION = 1
@@ -573,9 +573,54 @@ class _Reader:
                 assert low is not None and high is not None and default is not None and smoothing is not None
                 self.declared[key] = ParamDecl(key, default, low, high, smoothing, str(curve))
 
+    def directions(self, node: Node) -> tuple[DirectionDecl, ...]:
+        """``directions:``: ``{name: pose, from: sefa, index: 0, layers: all, range: 3}``, ``from: ganspace``, or
+        ``{name: age, file: age.npy}``; each declares the parameter ``dir.{name}`` (±range, 0 at rest)."""
+        from engine.latent.directions import LAYER_NAMES, MAX_DIRECTIONS
+        found: list[DirectionDecl] = []
+        items = self.sequence(node, "directions")
+        if len(items) > MAX_DIRECTIONS:
+            self.error(node, "E005", f"directions: {len(items)} directions; at most {MAX_DIRECTIONS}")
+            return ()
+        for i, item in enumerate(items):
+            where = f"directions[{i}]"
+            f = self.mapping(item, where, ("name", "from", "file", "index", "layers", "range"), required=("name",))
+            name = self.scalar(f["name"][1], f"{where}.name") if "name" in f else None
+            if name is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                self.error(f["name"][1], "E016", f"{where}.name: '{_clip(name)}' is not a name (lower case, digits, _)")
+                name = None
+            if name is not None and (f"dir.{name}" in self.vocab.params or f"dir.{name}" in self.declared):
+                self.error(f["name"][1], "E016", f"{where}.name: dir.{name} already exists")
+                name = None
+            if ("from" in f) == ("file" in f):
+                self.error(item, "E012", f"{where}: give exactly one of 'from' (sefa, ganspace) or 'file'")
+                continue
+            origin = self.choice(f["from"][1], f"{where}.from", ("sefa", "ganspace")) if "from" in f else "file"
+            path = None
+            if "file" in f:
+                text = self.scalar(f["file"][1], f"{where}.file")
+                path = self.resolve(text) if text else None
+                if path is not None and not os.path.isfile(path):
+                    self.error(f["file"][1], "E016", f"{where}.file: no such file {path}")
+                    path = None
+            index = self.integer(f["index"][1], f"{where}.index", 0, MAX_DIRECTIONS - 1) if "index" in f else 0
+            layers = self.scalar(f["layers"][1], f"{where}.layers") if "layers" in f else None
+            if layers is not None and layers not in LAYER_NAMES and not re.fullmatch(r"\d{1,3}:\d{1,3}", layers):
+                self.error(f["layers"][1], "E016", f"{where}.layers: expected one of {', '.join(LAYER_NAMES)} or a:b")
+                layers = None
+            reach = self.number(f["range"][1], f"{where}.range", 0.01, 100.0) if "range" in f else 3.0
+            if None in (name, origin, index, reach) or (origin == "file" and path is None) or \
+                    ("layers" in f and layers is None):
+                continue
+            assert name is not None and origin is not None and index is not None and reach is not None
+            found.append(DirectionDecl(name, origin, index, path, layers, reach))
+            self.declared[f"dir.{name}"] = ParamDecl(f"dir.{name}", 0.0, -reach, reach)
+        return tuple(found)
+
     def show(self, root: Node) -> Show | None:
         fields = self.mapping(root, "show", ("format", "name", "model", "precision", "outputs", "parameters",
-                                             "inputs", "chain", "walk", "cues", "panic", "go_lockout", "autostart"),
+                                             "inputs", "chain", "walk", "cues", "panic", "go_lockout", "autostart",
+                                             "directions"),
                               required=("format", "cues"))
         if "format" in fields:
             version = self.integer(fields["format"][1], "format")
@@ -596,6 +641,7 @@ class _Reader:
                 self.declarations(p["declare"][1])
             if "initial" in p:
                 initial = self.param_values(p["initial"][1], "parameters.initial")
+        directions = self.directions(get("directions")) if get("directions") is not None else ()
         chain = self.chain(get("chain"), "chain") if get("chain") is not None else \
             tuple(s for s in DEFAULT_CHAIN if s in self.vocab.shaders)
         output_nodes = self.sequence(get("outputs"), "outputs") if get("outputs") is not None else []
@@ -647,7 +693,7 @@ class _Reader:
         return Show(path=self.path, format=FORMAT_VERSION, name=name, model=model, precision=precision,
                     outputs=outputs or (OutputConfig(),), declare=tuple(self.declared.values()), initial=initial,
                     chain=chain, walk=walk, cues=tuple(cues), panic_time=panic_time, go_lockout=go_lockout or 0.0,
-                    inputs=inputs, panic_rest=panic_rest, autostart=bool(autostart))
+                    inputs=inputs, panic_rest=panic_rest, autostart=bool(autostart), directions=directions)
 
     def output(self, node: Node, index: int) -> OutputConfig | None:
         where = f"outputs[{index}]"

@@ -134,6 +134,18 @@ class OutputConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DirectionDecl:
+    """A show's latent direction (``directions:``): the parameter ``dir.{name}`` moves along it."""
+
+    name: str
+    origin: str                                 # sefa, ganspace or file
+    index: int = 0                              # which one of the model's (or the file's) directions
+    path: str | None = None                     # for a file: resolved against the show's folder
+    layers: str | None = None                   # all, coarse, middle, fine, a:b (None: the file's own, or all)
+    reach: float = 3.0                          # the knob's range ±reach, in units of W's spread
+
+
+@dataclasses.dataclass(frozen=True)
 class Show:
     path: str
     format: int
@@ -151,6 +163,7 @@ class Show:
     inputs: dict[str, object] = dataclasses.field(default_factory=dict)
     panic_rest: dict[str, float] = dataclasses.field(default_factory=dict)  # rest values besides the defaults
     autostart: bool = False                     # GO by itself when the show opens (unattended installations)
+    directions: tuple[DirectionDecl, ...] = ()  # latent directions, each a dir.{name} parameter
 
     def cue_index(self, cue_id: str) -> int:
         for i, cue in enumerate(self.cues):
