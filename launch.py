@@ -197,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--convert", metavar="OUT.safetensors",
                        help="write the model as safetensors + JSON config (loads with no pickle) and exit")
 
+    dirs = p.add_argument_group("latent directions")
+    dirs.add_argument("--export-directions", nargs=2, default=None, metavar=("sefa|ganspace", "OUT.npz"),
+                      help="write the model's directions (unit length, most important first, with their spread "
+                           "and layers) as a .npz that shows and other tools read, and exit")
+    dirs.add_argument("--direction-layers", default="all", metavar="all|coarse|middle|fine|a:b",
+                      help="the layers the exported directions come from (SeFa) and act on")
+    dirs.add_argument("--count", type=number(int, 1, 64), default=8, help="directions to export or preview")
+    dirs.add_argument("--preview-directions", default=None, metavar="OUT.png",
+                      help="draw a sheet of -3..+3 along each direction on a few seeds (the exported set, or "
+                           "the model's SeFa directions) and exit")
     walk = p.add_argument_group("walk")
     walk.add_argument("--seeds", type=parse_seeds, default=None,
                       help="keyframe seeds, e.g. 1,2,3 or 0-7 (default 0-7 unless --latents is given)")
@@ -408,6 +418,8 @@ def run(args: argparse.Namespace) -> int:
         except DisplayError as exc:
             raise CliError(str(exc)) from None
         return 0
+    if args.export_directions is not None or args.preview_directions is not None:
+        return export_directions(args)
     live = args.render is None and args.convert is None
     if live and not args.headless:
         from engine.gl.outputs import DisplayError, require_display
@@ -495,6 +507,42 @@ def convert(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"{args.convert}: cannot write ({exc.strerror or exc})") from None
     print(f"wrote {args.convert}", file=sys.stderr)
+    return 0
+
+
+def export_directions(args: argparse.Namespace) -> int:
+    """--export-directions METHOD OUT.npz and --preview-directions OUT.png: the model's directions, as data and
+    as a picture."""
+    from engine.latent.direction_files import write_directions
+    from engine.latent.direction_preview import preview_sheet
+    from engine.latent.directions import ganspace, layer_range, sefa
+    from engine.models import ModelFileError, load_generator
+    method, out = args.export_directions if args.export_directions is not None else ("sefa", None)
+    if method not in ("sefa", "ganspace"):
+        raise CliError(f"--export-directions: the method is sefa or ganspace, got {method[:20]!r}")
+    for path, suffix in ((out, ".npz"), (args.preview_directions, ".png")):
+        if path is not None and (not path.endswith(suffix) or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
+            raise CliError(f"{path}: expected a {suffix} file name in a folder that exists")
+    try:
+        G = load_generator(args.model or "default", device="cpu", precision="fp32")
+    except (ModelFileError, ValueError, RuntimeError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    try:
+        layer_range(args.direction_layers, G.num_ws)
+        found = sefa(G, layers=args.direction_layers, count=args.count) if method == "sefa" else \
+            ganspace(G, count=args.count, layers=args.direction_layers)
+    except ValueError as exc:
+        raise CliError(f"--direction-layers: {exc}") from None
+    if out is not None:
+        write_directions(out, found)
+        print(f"wrote {out}: {len(found)} {found.source} directions, spread {found.sigma.min():.3g}.."
+              f"{found.sigma.max():.3g}", file=sys.stderr)
+    if args.preview_directions is not None:
+        import cv2
+        sheet = preview_sheet(G, found)
+        if not cv2.imwrite(args.preview_directions, sheet[..., ::-1]):
+            raise CliError(f"{args.preview_directions}: cannot write the preview")
+        print(f"wrote {args.preview_directions}: {sheet.shape[1]}x{sheet.shape[0]}", file=sys.stderr)
     return 0
 
 

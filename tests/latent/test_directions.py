@@ -174,3 +174,22 @@ def test_bad_direction_sections_name_their_line(tmp_path):
     for words in ("3:12: E016 directions[0].name", "4:21: E016 directions[1].from", "5:21: E016 directions[2].file",
                   "6:35: E016 directions[3].layers", "7:12: E016 directions[4].name: dir.sefa0 already exists"):
         assert words in text, text
+
+
+def test_export_and_preview_from_the_command_line(tmp_path, tiny_pkl):
+    import cv2
+
+    from engine.latent.direction_files import read_directions
+    from tests.test_launch import launch
+    out, sheet = tmp_path / "dirs.npz", tmp_path / "dirs.png"
+    result = launch("--model", str(tiny_pkl), "--export-directions", "sefa", str(out), "--count", "3",
+                    "--preview-directions", str(sheet))
+    assert result.returncode == 0, result.stderr
+    G = load_generator(str(tiny_pkl), device="cpu", precision="fp32")
+    exported = read_directions(str(out), G)
+    assert exported.names == ("sefa0", "sefa1", "sefa2")
+    assert np.allclose(exported.vectors, sefa(G, count=3).vectors, atol=1e-6)
+    image = cv2.imread(str(sheet))
+    assert image is not None and image.shape[0] == 3 * (128 + 8) + 8
+    bad = launch("--model", str(tiny_pkl), "--export-directions", "ganspace", str(out), "--direction-layers", "fine")
+    assert bad.returncode == 1 and "--direction-layers: layers fine: no layer" in bad.stderr
