@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     dirs.add_argument("--preview-directions", default=None, metavar="OUT.png",
                       help="draw a sheet of -3..+3 along each direction on a few seeds (the exported set, or "
                            "the model's SeFa directions) and exit")
+    dirs.add_argument("--learn-direction", default=None, metavar="NAME",
+                      help="learn a direction from labelled examples (a linear SVM): --positive and --negative "
+                           "name seeds (3,7,10-20) or latent files; --out NAME.npy gets the unit normal; then exit")
+    dirs.add_argument("--positive", default=None, metavar="SEEDS|FILES", help="with --learn-direction")
+    dirs.add_argument("--negative", default=None, metavar="SEEDS|FILES", help="with --learn-direction")
+    dirs.add_argument("--out", default=None, metavar="NAME.npy", help="with --learn-direction: where it goes")
     walk = p.add_argument_group("walk")
     walk.add_argument("--seeds", type=parse_seeds, default=None,
                       help="keyframe seeds, e.g. 1,2,3 or 0-7 (default 0-7 unless --latents is given)")
@@ -420,6 +426,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.export_directions is not None or args.preview_directions is not None:
         return export_directions(args)
+    if args.learn_direction is not None:
+        return learn_direction(args)
     live = args.render is None and args.convert is None
     if live and not args.headless:
         from engine.gl.outputs import DisplayError, require_display
@@ -543,6 +551,34 @@ def export_directions(args: argparse.Namespace) -> int:
         if not cv2.imwrite(args.preview_directions, sheet[..., ::-1]):
             raise CliError(f"{args.preview_directions}: cannot write the preview")
         print(f"wrote {args.preview_directions}: {sheet.shape[1]}x{sheet.shape[0]}", file=sys.stderr)
+    return 0
+
+
+def learn_direction(args: argparse.Namespace) -> int:
+    """--learn-direction NAME --positive … --negative … --out NAME.npy: a direction from labelled latents."""
+    import numpy as np
+
+    from engine.latent.files import LatentFileError
+    from engine.latent.learn_direction import gather_latents, learn_direction as learn
+    from engine.models import ModelFileError, load_generator
+    if not args.positive or not args.negative or not args.out:
+        raise CliError("--learn-direction needs --positive, --negative and --out NAME.npy")
+    if not args.out.endswith(".npy") or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise CliError(f"--out {args.out}: expected a .npy file name in a folder that exists")
+    try:
+        G = load_generator(args.model or "default", device="cpu", precision="fp32")
+    except (ModelFileError, ValueError, RuntimeError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    try:
+        positive = gather_latents(args.positive, G)
+        negative = gather_latents(args.negative, G)
+        learned = learn(positive, negative)
+    except (ValueError, LatentFileError) as exc:
+        raise CliError(f"--learn-direction {args.learn_direction}: {exc}") from None
+    np.save(args.out, learned.normal)
+    kind = "held-out" if learned.held_out else "training"
+    print(f"wrote {args.out}: {args.learn_direction} from {learned.examples[0]} positive and {learned.examples[1]} "
+          f"negative examples, {kind} accuracy {learned.accuracy:.0%}", file=sys.stderr)
     return 0
 
 

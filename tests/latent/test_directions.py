@@ -193,3 +193,40 @@ def test_export_and_preview_from_the_command_line(tmp_path, tiny_pkl):
     assert image is not None and image.shape[0] == 3 * (128 + 8) + 8
     bad = launch("--model", str(tiny_pkl), "--export-directions", "ganspace", str(out), "--direction-layers", "fine")
     assert bad.returncode == 1 and "--direction-layers: layers fine: no layer" in bad.stderr
+
+
+def test_the_svm_recovers_a_planted_direction():
+    from engine.latent.learn_direction import learn_direction
+    rng = np.random.RandomState(4)
+    planted = rng.randn(512)
+    planted /= np.linalg.norm(planted)
+    samples = rng.randn(3000, 512)                                   # InterFaceGAN-sized: more examples than dims
+    score = samples @ planted
+    learned = learn_direction(samples[score > 0.3], samples[score < -0.3])
+    assert abs(float(learned.normal @ planted)) >= 0.95 and float(learned.normal @ planted) > 0
+    assert learned.held_out and learned.accuracy >= 0.9
+    with pytest.raises(ValueError, match="at least 3 examples"):
+        learn_direction(samples[:2], samples[2:10])
+
+
+def test_learning_from_the_command_line_with_seeds_and_files(tmp_path, tiny_pkl):
+    from engine.latent.learn_direction import gather_latents
+    from tests.test_launch import launch
+    G = load_generator(str(tiny_pkl), device="cpu", precision="fp32")
+    w = gather_latents("0-59", G)
+    axis = np.linalg.svd(w - w.mean(axis=0), full_matrices=False)[2][0]      # a real axis of this model's W
+    score = (w - w.mean(axis=0)) @ axis
+    np.save(tmp_path / "pos.npy", w[score > 0].astype(np.float32))
+    np.save(tmp_path / "neg.npy", w[score <= 0].astype(np.float32))
+    out = tmp_path / "learned.npy"
+    result = launch("--model", str(tiny_pkl), "--learn-direction", "axis", "--positive", str(tmp_path / "pos.npy"),
+                    "--negative", str(tmp_path / "neg.npy"), "--out", str(out))
+    assert result.returncode == 0 and "learned.npy: axis from" in result.stderr, result.stderr
+    normal = np.load(out)
+    assert normal.shape == (G.w_dim,) and abs(float(normal @ axis)) > 0.8
+    assert read_directions(str(out), G, name="axis").names == ("axis",)
+    for bad, words in ((["--positive", "1-x"], "expected a seed"), (["--positive", "9-3"], "A <= B"),
+                       (["--positive", "1,2"], "at least 3 examples")):
+        args = ["--model", str(tiny_pkl), "--learn-direction", "axis", "--negative", "10-20", "--out", str(out)] + bad
+        result = launch(*args)
+        assert result.returncode == 1 and words in result.stderr, result.stderr
