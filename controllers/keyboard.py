@@ -36,7 +36,8 @@ class Keyboard(Controller):
                 keymap.pop(key, None)
             else:
                 keymap[key] = command
-        unknown = sorted(c for c in keymap.values() if c not in COMMANDS and not c.startswith("learn "))
+        unknown = sorted(c for c in keymap.values() if c not in COMMANDS and c.partition(" ")[0] not in
+                         ("learn", "positive", "negative"))
         if unknown:
             raise ValueError(f"keyboard map: unknown commands {unknown}; expected some of {COMMANDS}")
         self.keys = keymap
@@ -64,6 +65,6 @@ class Keyboard(Controller):
             return False
         self.presses += 1
         self.last = key
-        verb, _, value = command.partition(" ")          # "learn gen.psi": the command and its parameter
+        verb, _, value = command.partition(" ")          # "learn gen.psi", "positive stormy": command, argument
         self._post(InputEvent(self._clock.now(), self.name, "command", verb, value or None))
         return True

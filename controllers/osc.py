@@ -11,6 +11,7 @@ which a TouchDesigner user guesses right:
 ``/param/{group}/{name}/nudge <d>``    add ``d`` to it (relative encoders, "a bit more")
 ``/param/{group}/{name}/learn``        MIDI learn: the next control moved drives it (``0``: disarm)
 ``/sensors/baseline``                  sensors capture their baseline now (calibration)
+``/direction/{name}/positive``, ``…/negative``  label the frame on screen: after 5 of each, dir.{name} is learned
 ``/show/go``, ``/show/stop``,          the cue list, as QLab names them; an argument of 0 is ignored, so a
 ``/show/panic``, ``/show/reset``       TouchDesigner button (1 on press, 0 on release) fires once
 ``/show/cue/{id}/start``               start one cue by its id
@@ -140,6 +141,10 @@ def message_to_event(address: str, args: Iterable[Any], time: float, source: str
         if kind == "norm" and not 0.0 <= value <= 1.0:
             raise BadMessage(f"{_clip(address)}: expected a value in 0..1, got {value:g}")
         return InputEvent(time, source, kind, f"{group}.{name}", value)
+    if len(parts) == 3 and parts[0] == "direction" and parts[2] in ("positive", "negative"):
+        if not _NAME.match(parts[1]) or not parts[1][:1].isalpha():
+            raise BadMessage(f"{_clip(address)}: a direction's name is lower case letters, digits and _")
+        return None if _released(address, values) else InputEvent(time, source, "command", parts[2], parts[1])
     if address == "/sensors/baseline":
         return None if _released(address, values) else InputEvent(time, source, "command", "baseline")
     if len(parts) == 2 and parts[0] == "show" and parts[1] in SHOW_COMMANDS:

@@ -22,7 +22,8 @@ kind        key                                    value
 ``norm``    a parameter                            a 0..1 control position, through its curve
 ``nudge``   a parameter                            a change, in the parameter's units
 ``command`` go, stop, panic, reset, up, down,      a cue id for ``start``, a parameter for
-            start, quit, hud, learn, baseline      ``learn`` (MIDI learn; None disarms), else None
+            start, quit, hud, learn, baseline,     ``learn`` (MIDI learn; None disarms), a direction's name
+            positive, negative                     for ``positive``/``negative`` (label the frame), else None
 ``walk``    glide, or latent                       a seed (SEED@SECONDS), or a latent file's row
                                                    (NAME#ROW@SECONDS; the show's folder only)
 ``step``    a parameter                            a change of its 0..1 control position (encoders)
@@ -48,7 +49,7 @@ from collections.abc import Callable, Iterator
 
 KINDS: tuple[str, ...] = ("set", "norm", "nudge", "command", "walk", "step", "source", "pulse")
 COMMANDS: tuple[str, ...] = ("go", "stop", "panic", "reset", "up", "down", "start", "quit", "hud", "learn",
-                              "baseline")
+                              "baseline", "positive", "negative")
 SOURCE_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]{1,40}){1,4}\Z")   # bio.hr, midi.clock.bpm, audio.band.bass
 MAX_SEED = 2 ** 32 - 1
 MAX_GLIDE_SECONDS = 1e6

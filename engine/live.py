@@ -24,17 +24,19 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
+import torch
 
 from engine.clock import Clock, WallClock
 from engine.feedback import Feedback, FeedbackState
 from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, latent_target, walk_target
 from engine.gl.hud import hud_image
 from engine.latent.directions import DirectionSet
+from engine.latent.labelling import DirectionLearner
 from engine.latent.walker import LatentWalker, WalkFrame
 from engine.logs import Throttle
 from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
-from engine.params import ENGINE_PARAMS, ParamStore, engine_params
+from engine.params import ENGINE_PARAMS, ParamStore, direction_spec, engine_params
 from engine.recording import Recorder, read_text
 from engine.sources import Modulator, SourceStore
 from engine.state import EngineState, Heartbeat, StateWriter, file_sha256
@@ -154,6 +156,8 @@ class LiveEngine:
         self.quantize: tuple[str, str] | None = None   # (clock, beat|bar): GO waits for the clock's next one
         self.learning: str | None = None        # the parameter armed for MIDI learn
         self.directions: DirectionSet | None = None    # latent directions: dir.{name} moves W along each
+        self.learner: DirectionLearner | None = None   # directions learned from frames labelled live
+        self._shown_ws: torch.Tensor | None = None     # the W last asked for (what a label labels)
         self.baseline_requests = 0              # sensor baseline captures commanded (controllers follow it)
         self._pending_go: tuple[float, float | None] | None = None   # (when GO was pressed, the phase then)
         self.recorder: Recorder | None = None   # --record: every routed event, with its frame's engine time
@@ -271,6 +275,13 @@ class LiveEngine:
             self.learning = armed
             self._note(f"MIDI learn: move a control for {self.learning}" if self.learning else "MIDI learn off",
                        level=logging.INFO)
+        elif event.key in ("positive", "negative"):
+            if self._shown_ws is None:
+                raise InputError("nothing on screen to label yet")
+            if self.learner is None:
+                self.learner = DirectionLearner(self.source.G)
+            self._note(self.learner.label(str(event.value or "learned"), event.key == "positive", self._shown_ws),
+                       level=logging.INFO)
         elif event.key == "baseline":
             self.baseline_requests += 1
             self._note("sensor baseline: capturing", level=logging.INFO)
@@ -345,7 +356,10 @@ class LiveEngine:
         request = self._guard("walk", self.source.frame_at, self.walk_time, values["gen.psi"])
         if request is not None and self.directions is not None:
             request = self._guard("directions", self._steer, request, values) or request
+        if self.learner is not None:
+            self._guard("learned directions", self._take_learned)
         if request is not None:
+            self._shown_ws = request.ws
             self.worker.request(request)
         frames = self.worker.frames.snapshot()
         overlay = self._guard("hud", self._overlay, now) if self.show_hud else None
@@ -372,6 +386,17 @@ class LiveEngine:
         assert self.directions is not None
         alphas = {name: values.get(f"dir.{name}", 0.0) for name in self.directions.names}
         return dataclasses.replace(request, ws=self.directions.apply(request.ws, alphas))
+
+    def _take_learned(self) -> None:
+        """Directions the learner finished: they join the set, each as a dir.{name} knob."""
+        assert self.learner is not None
+        for name, found, message in self.learner.finished():
+            if len(found):
+                self.directions = found if self.directions is None else \
+                    self.directions.joined(found, self.source.G.num_ws)
+                if f"dir.{name}" not in self.params.keys():
+                    self.params.declare(direction_spec(name))
+            self._note(message.lstrip("! "), level=logging.WARNING if message.startswith("!") else logging.INFO)
 
     def _modulate(self, now: float) -> None:
         self.params.modulate(self.modulator.offsets(now, self.sources, self.params.spans()))

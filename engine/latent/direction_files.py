@@ -165,12 +165,7 @@ def directions_for(G: Generator, decls: Sequence[DirectionDecl]) -> DirectionSet
                                   f"{len(found)}")
         layers = [layer_range(decl.layers, G.num_ws)] if decl.layers else None
         parts.append(found.select([decl.index], names=[decl.name], layers=layers))
-    return DirectionSet(tuple(n for p in parts for n in p.names),
-                        np.concatenate([_as_layers(p.vectors, G) for p in parts]) if any(
-                            p.vectors.ndim == 3 for p in parts) else np.concatenate([p.vectors for p in parts]),
-                        np.concatenate([p.sigma for p in parts]),
-                        tuple(r for p in parts for r in p.layers), source="run")
-
-
-def _as_layers(vectors: np.ndarray, G: Generator) -> np.ndarray:
-    return vectors if vectors.ndim == 3 else np.repeat(vectors[:, None, :], G.num_ws, axis=1)
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.joined(part, G.num_ws)
+    return joined

@@ -106,6 +106,18 @@ class DirectionSet:
                             self.vectors[idx], self.sigma[idx],
                             tuple(layers) if layers is not None else tuple(self.layers[i] for i in idx), self.source)
 
+    def joined(self, other: DirectionSet, num_ws: int) -> DirectionSet:
+        """Both sets in one (a name in both: ``other``'s wins); per-layer vectors where either has them."""
+        keep = [i for i, name in enumerate(self.names) if name not in other.names]
+        mine = self.select(keep)
+        if mine.vectors.ndim != other.vectors.ndim:
+            widen = (lambda v: v if v.ndim == 3 else np.repeat(v[:, None, :], num_ws, axis=1))
+            vectors = np.concatenate([widen(mine.vectors), widen(other.vectors)])
+        else:
+            vectors = np.concatenate([mine.vectors, other.vectors])
+        return DirectionSet(mine.names + other.names, vectors, np.concatenate([mine.sigma, other.sigma]),
+                            mine.layers + other.layers, source=self.source or other.source)
+
     def apply(self, ws: torch.Tensor, alphas: Mapping[str, float]) -> torch.Tensor:
         """``ws`` [N, num_ws, w_dim] moved by ``alphas`` (name → α in units of σ); a new tensor, on ws's
         device. Names not in the set and α = 0 cost nothing."""

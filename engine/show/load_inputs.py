@@ -340,7 +340,10 @@ def keyboard(r: _Reader, node: Node, where: str) -> dict[str, str] | None:
             ok = False
             continue
         text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
-        if isinstance(text, str) and text.startswith("learn "):      # "learn gen.psi": arm MIDI learn
+        command: str | None
+        if isinstance(text, str) and re.fullmatch(r"(positive|negative) [a-z][a-z0-9_]{0,39}", text):
+            command = text                                          # label the frame for a direction
+        elif isinstance(text, str) and text.startswith("learn "):    # "learn gen.psi": arm MIDI learn
             target = r.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", text[6:].strip(),
                                                     value_node.start_mark, value_node.end_mark),
                                     f"{where}.keys.{key}")

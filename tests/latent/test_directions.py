@@ -230,3 +230,25 @@ def test_learning_from_the_command_line_with_seeds_and_files(tmp_path, tiny_pkl)
         args = ["--model", str(tiny_pkl), "--learn-direction", "axis", "--negative", "10-20", "--out", str(out)] + bad
         result = launch(*args)
         assert result.returncode == 1 and words in result.stderr, result.stderr
+
+
+def test_frames_labelled_live_over_osc_become_a_direction(tmp_path):
+    from tests.controllers.sessions import osc_session
+    show = "format: 1\ninputs:\n  osc: {port: 0}\ncues:\n  - id: a\n    actions:\n      - fade: {param: gen.psi, to: 1, time: 1}\n"
+    with osc_session(tmp_path, show) as (engine, osc):
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        engine.frame()
+        sent = 0
+        for side, seeds in (("positive", range(0, 6)), ("negative", range(100, 106))):
+            for seed in seeds:
+                client.send_message("/walk/jump", seed)
+                client.send_message(f"/direction/stormy/{side}", 1)
+                sent += 2
+                wait_for(lambda: engine.events.posted >= sent, 5)
+                engine.frame()                              # the jump, then the label of what is shown
+                engine.frame()
+        wait_for(lambda: engine.frame() or "dir.stormy" in engine.params.keys(), 30)
+        assert any("direction stormy learned from" in m for m in engine.messages), engine.messages
+        assert engine.directions is not None and "stormy" in engine.directions.names
+        client.send_message("/direction/Bad name/positive", 1)
+        wait_for(lambda: osc.bad >= 1, 5)
