@@ -37,7 +37,7 @@ class Keyboard(Controller):
             else:
                 keymap[key] = command
         unknown = sorted(c for c in keymap.values() if c not in COMMANDS and c.partition(" ")[0] not in
-                         ("learn", "positive", "negative"))
+                         ("learn", "positive", "negative", "nudge"))
         if unknown:
             raise ValueError(f"keyboard map: unknown commands {unknown}; expected some of {COMMANDS}")
         self.keys = keymap
@@ -66,5 +66,9 @@ class Keyboard(Controller):
         self.presses += 1
         self.last = key
         verb, _, value = command.partition(" ")          # "learn gen.psi", "positive stormy": command, argument
-        self._post(InputEvent(self._clock.now(), self.name, "command", verb, value or None))
+        if verb == "nudge":                              # "nudge dir.sefa0 0.5": a step of a parameter
+            key, _, amount = value.partition(" ")
+            self._post(InputEvent(self._clock.now(), self.name, "nudge", key, float(amount)))
+        else:
+            self._post(InputEvent(self._clock.now(), self.name, "command", verb, value or None))
         return True

@@ -341,7 +341,12 @@ def keyboard(r: _Reader, node: Node, where: str) -> dict[str, str] | None:
             continue
         text = value_node.value if isinstance(value_node, yaml.ScalarNode) else ""
         command: str | None
-        if isinstance(text, str) and re.fullmatch(r"(positive|negative) [a-z][a-z0-9_]{0,39}", text):
+        nudge = re.fullmatch(r"nudge (\S{1,81}) ([-+]?\d{1,6}(?:\.\d{1,6})?)", text) if isinstance(text, str) else None
+        if nudge is not None:                                       # "nudge dir.sefa0 0.5": a step of a parameter
+            target = r.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", nudge[1], value_node.start_mark,
+                                                 value_node.end_mark), f"{where}.keys.{key}")
+            command = f"nudge {target} {float(nudge[2])!r}" if target is not None else None
+        elif isinstance(text, str) and re.fullmatch(r"(positive|negative) [a-z][a-z0-9_]{0,39}", text):
             command = text                                          # label the frame for a direction
         elif isinstance(text, str) and text.startswith("learn "):    # "learn gen.psi": arm MIDI learn
             target = r.param_key(yaml.ScalarNode("tag:yaml.org,2002:str", text[6:].strip(),

@@ -154,7 +154,7 @@ def kind_of(node: Node | None) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     if isinstance(node, yaml.ScalarNode):
-        return f"'{node.value}'" if node.value != "" else "nothing"
+        return f"'{clip(str(node.value))}'" if node.value != "" else "nothing"   # one line, bounded
     return "nothing"
 
 

@@ -159,3 +159,17 @@ def test_a_key_arms_midi_learn_for_a_parameter(tmp_path):
     assert keyboard.press("l")
     assert (posted[0].kind, posted[0].key, posted[0].value) == ("command", "learn", "fx.glow")
     assert any("undefined parameter 'no.such'" in e for e in errors_of(tmp_path, "keyboard: {keys: {l: learn no.such}}"))
+
+
+def test_a_key_nudges_a_parameter(tmp_path):
+    from controllers.keyboard import Keyboard
+    from engine.clock import WallClock
+    show = load_show(write(tmp_path, "keyboard: {keys: {_1: nudge fx.glow -0.25}}\n"))
+    posted = []
+    keyboard = Keyboard(keys=show.inputs["keyboard"]["keys"])
+    keyboard.start(posted.append, WallClock())
+    assert keyboard.press("_1")
+    assert (posted[0].kind, posted[0].key, posted[0].value) == ("nudge", "fx.glow", -0.25)
+    errors = errors_of(tmp_path, "keyboard: {keys: {_1: nudge no.such 1}}")
+    assert any("undefined parameter 'no.such'" in e for e in errors)
+    assert any("is not one of" in e for e in errors_of(tmp_path, "keyboard: {keys: {_1: nudge fx.glow lots}}"))
