@@ -30,13 +30,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
+import os
 import re
+import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from engine.models.networks import FullyConnectedLayer, Generator
+
+log = logging.getLogger(__name__)
 
 LAYER_NAMES: tuple[str, ...] = ("all", "coarse", "middle", "fine")
 SPREAD_SAMPLES = 4096           # seeded W samples that measure σ along each direction
@@ -174,14 +180,44 @@ def ganspace(G: Generator, count: int = 8, samples: int = GANSPACE_SAMPLES, seed
              layers: str = "all") -> DirectionSet:
     """The first ``count`` principal components of ``samples`` seeded W, each acting on ``layers``."""
     start, stop = layer_range(layers, G.num_ws)
-    w = _w_samples(G, samples, seed)
-    centred = w - w.mean(axis=0, keepdims=True)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    components, sigma = _principal_components(G, samples, seed)
     k = min(count, MAX_DIRECTIONS, components.shape[0])
-    directions = components[:k].astype(np.float32)
-    sigma = (singular[:k] / np.sqrt(max(samples - 1, 1))).astype(np.float32)   # the spread along each component
+    directions, sigma = components[:k], sigma[:k]
     return DirectionSet(tuple(f"pca{i}" for i in range(k)), directions, sigma, tuple((start, stop) for _ in range(k)),
                         source=f"GANSpace, {samples} samples, seed {seed}, layers {layers}")
+
+
+def _principal_components(G: Generator, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first MAX_DIRECTIONS components of seeded W and the spread along each (float32), from the cache
+    (keyed by the model's hash, in $XDG_CACHE_HOME/latentstage/directions) or computed and cached."""
+    path = os.path.join(cache_folder(), f"{model_key(G)}-ganspace-{samples}-{seed}.npz")
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            components, sigma = cached["components"], cached["sigma"]
+        if components.ndim == 2 and components.shape[1] == G.w_dim and sigma.shape == components.shape[:1] \
+                and np.isfinite(components).all() and np.isfinite(sigma).all():
+            return components.astype(np.float32), sigma.astype(np.float32)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass                                        # not cached yet (or a damaged cache): compute it
+    w = _w_samples(G, samples, seed)
+    centred = w - w.mean(axis=0, keepdims=True)
+    _, singular, vectors = np.linalg.svd(centred, full_matrices=False)
+    components = vectors[:MAX_DIRECTIONS].astype(np.float32)
+    sigma = (singular[:MAX_DIRECTIONS] / np.sqrt(max(samples - 1, 1))).astype(np.float32)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, components=components, sigma=sigma)
+        os.replace(temporary, path)
+    except OSError as exc:                          # a read-only home: compute it again next time
+        log.warning("directions not cached (%s): %s", path, exc.strerror or exc)
+    return components, sigma
+
+
+def cache_folder() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "latentstage", "directions")
 
 
 def model_key(G: Generator) -> str:

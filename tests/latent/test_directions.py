@@ -252,3 +252,17 @@ def test_frames_labelled_live_over_osc_become_a_direction(tmp_path):
         assert engine.directions is not None and "stormy" in engine.directions.names
         client.send_message("/direction/Bad name/positive", 1)
         wait_for(lambda: osc.bad >= 1, 5)
+
+
+def test_ganspace_is_cached_by_the_models_hash_and_a_damaged_cache_is_recomputed(default_model, tmp_path,
+                                                                                  monkeypatch):
+    import os
+
+    from engine.latent.directions import cache_folder, model_key
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = ganspace(default_model, count=4, samples=3000)
+    (cached,) = os.listdir(cache_folder())
+    assert cached.startswith(model_key(default_model)) and "-3000-0" in cached
+    assert np.array_equal(ganspace(default_model, count=4, samples=3000).vectors, first.vectors)
+    (tmp_path / "latentstage" / "directions" / cached).write_bytes(b"PK\x03\x04 not a zip at all")
+    assert np.array_equal(ganspace(default_model, count=4, samples=3000).vectors, first.vectors)
