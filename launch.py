@@ -212,7 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "name seeds (3,7,10-20) or latent files; --out NAME.npy gets the unit normal; then exit")
     dirs.add_argument("--positive", default=None, metavar="SEEDS|FILES", help="with --learn-direction")
     dirs.add_argument("--negative", default=None, metavar="SEEDS|FILES", help="with --learn-direction")
-    dirs.add_argument("--out", default=None, metavar="NAME.npy", help="with --learn-direction: where it goes")
+    dirs.add_argument("--out", default=None, metavar="FILE",
+                      help="with --learn-direction (NAME.npy) or --project (W.npz): where the result goes")
+    proj = p.add_argument_group("projection (an image becomes a keyframe)")
+    proj.add_argument("--project", default=None, metavar="IMAGE",
+                      help="find the W whose image is closest to IMAGE (PNG/JPEG); --out W.npz gets it (w [1, "
+                           "num_ws, w_dim], as the official projector writes), with a progress video beside it")
+    proj.add_argument("--steps", type=number(int, 1, 100_000), default=500, help="with --project: optimiser steps")
+    proj.add_argument("--space", choices=("w", "w+"), default="w",
+                      help="with --project: one W for every layer, or one per layer (closer, less editable)")
     walk = p.add_argument_group("walk")
     walk.add_argument("--seeds", type=parse_seeds, default=None,
                       help="keyframe seeds, e.g. 1,2,3 or 0-7 (default 0-7 unless --latents is given)")
@@ -428,6 +436,8 @@ def run(args: argparse.Namespace) -> int:
         return export_directions(args)
     if args.learn_direction is not None:
         return learn_direction(args)
+    if args.project is not None:
+        return project_image(args)
     live = args.render is None and args.convert is None
     if live and not args.headless:
         from engine.gl.outputs import DisplayError, require_display
@@ -579,6 +589,52 @@ def learn_direction(args: argparse.Namespace) -> int:
     kind = "held-out" if learned.held_out else "training"
     print(f"wrote {args.out}: {args.learn_direction} from {learned.examples[0]} positive and {learned.examples[1]} "
           f"negative examples, {kind} accuracy {learned.accuracy:.0%}", file=sys.stderr)
+    return 0
+
+
+def project_image(args: argparse.Namespace) -> int:
+    """--project IMAGE --out W.npz: the image as a keyframe, a progress bar with the loss, and a progress video."""
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from engine.latent.project import project, save_projection
+    from engine.models import ModelFileError, load_generator
+    from engine.video import OutputError, open_sink
+    if not args.out or not args.out.endswith(".npz") or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise CliError("--project needs --out W.npz (a .npz file name in a folder that exists)")
+    if not os.path.isfile(args.project) or os.path.getsize(args.project) > 256 * 2 ** 20:
+        raise CliError(f"--project {args.project}: expected an image file (PNG or JPEG, at most 256 MiB)")
+    image = cv2.imread(args.project, cv2.IMREAD_COLOR)
+    if image is None or image.shape[0] * image.shape[1] > 100_000_000:
+        raise CliError(f"--project {args.project}: not an image OpenCV can read (PNG, JPEG, …) of sane size")
+    try:
+        G = load_generator(args.model or "default", device=args.device, precision="fp32")
+    except (ModelFileError, ValueError, RuntimeError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    video_path = os.path.splitext(args.out)[0] + "_progress.mp4"
+    side = max(64, min(512, G.img_resolution))
+    try:
+        sink = open_sink(video_path, 30.0, (side * 2, side))
+    except OutputError as exc:
+        raise CliError(str(exc)) from None
+    target = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)[..., ::-1]
+    bar = tqdm(total=args.steps, desc="projecting", unit="step", disable=args.quiet)
+
+    def progress(step: int, loss: float, picture: Any) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if step % max(1, args.steps // 150) == 0:         # about five seconds of video, whatever the steps
+            frame = picture.clamp(-1, 1).add(1).mul(127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
+            sink.write(np.concatenate([target, cv2.resize(frame, (side, side))], axis=1))
+    try:
+        result = project(G, image[..., ::-1].copy(), steps=args.steps, space=args.space, on_step=progress)
+    finally:
+        bar.close()
+        sink.close()
+    save_projection(args.out, result)
+    print(f"wrote {args.out} ({args.space}, {result.steps} steps, loss {result.loss:.4f}, PSNR {result.psnr:.1f} dB) "
+          f"and {video_path}", file=sys.stderr)
     return 0
 
 

@@ -273,11 +273,14 @@ class SynthesisLayer(nn.Module):
         else:
             x = self._conv_modulating_weights(x, derived, styles, out_scale, bias)
         noise = self._noise(n, x, noise_mode, noise_generator)
+        inplace = not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))  # projection: autograd
         if noise is not None:
-            x = x.add_(noise.mul_(act_gain).to(x.dtype))
-        x = F.leaky_relu_(x, ops.LRELU_SLOPE)
+            noise = noise * act_gain
+            x = x.add_(noise.to(x.dtype)) if inplace else x + noise.to(x.dtype)
+        x = F.leaky_relu(x, ops.LRELU_SLOPE, inplace=inplace)
         if self.conv_clamp is not None:
-            x = x.clamp_(-self.conv_clamp * gain, self.conv_clamp * gain)
+            limit = self.conv_clamp * gain
+            x = x.clamp_(-limit, limit) if inplace else x.clamp(-limit, limit)
         return x
 
     def _modulate_activations(self, x: torch.Tensor) -> bool:
