@@ -143,7 +143,7 @@ class _FirCache:
         fmt = _memory_format(x)
         key = (channels, x.dtype, x.device, fmt)
         kernel = self._kernels.get(key)
-        if kernel is None:
+        if kernel is None or (kernel.is_inference() and not torch.is_inference_mode_enabled()):   # see _DerivedWeight
             kernel = ops.fir_kernel(self.taps, channels, self.gain, x.dtype, x.device, fmt)
             self._kernels[key] = kernel
         return kernel
@@ -173,7 +173,9 @@ class _DerivedWeight:
 
     def update(self, weight: torch.Tensor) -> _DerivedWeight:
         key = (weight.device, weight.data_ptr(), weight._version)
-        if key != self._key:
+        # Forms made under inference_mode cannot join an autograd graph (a projection after live frames).
+        stale = self.sq.is_inference() and not torch.is_inference_mode_enabled()
+        if key != self._key or stale:
             w = weight.detach().to(torch.float32)
             self.sq = w.square().sum(dim=[2, 3])
             kernels = ops.phase_kernels(w) if self.up == 2 else [w]

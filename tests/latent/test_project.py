@@ -66,3 +66,11 @@ def test_projecting_from_the_command_line_writes_a_keyframe_and_a_progress_video
     assert bad.returncode == 1 and "not an image OpenCV can read" in bad.stderr
     missing = launch("--model", str(tiny_pkl), "--project", str(image), "--quiet")
     assert missing.returncode == 1 and "--project needs --out" in missing.stderr
+
+
+def test_projection_works_after_frames_made_in_inference_mode(tiny):
+    target = picture_of(tiny, 5)
+    with torch.inference_mode():                                             # as the live engine draws frames
+        tiny.synthesis(tiny.mapping(torch.zeros(1, tiny.z_dim), None))
+    result = project(tiny, target, steps=20)
+    assert np.isfinite(result.w).all() and result.steps == 20
