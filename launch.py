@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="find the W whose image is closest to IMAGE (PNG/JPEG); --out W.npz gets it (w [1, "
                            "num_ws, w_dim], as the official projector writes), with a progress video beside it")
     proj.add_argument("--steps", type=number(int, 1, 100_000), default=500, help="with --project: optimiser steps")
+    proj.add_argument("--vgg16", default=None, metavar="FILE",
+                      help="with --project: add a perceptual loss from torchvision's VGG16 weights saved as a "
+                           "plain state dict (.pth or .safetensors; TorchScript is refused: it carries code)")
     proj.add_argument("--space", choices=("w", "w+"), default="w",
                       help="with --project: one W for every layer, or one per layer (closer, less editable)")
     walk = p.add_argument_group("walk")
@@ -612,6 +615,13 @@ def project_image(args: argparse.Namespace) -> int:
         G = load_generator(args.model or "default", device=args.device, precision="fp32")
     except (ModelFileError, ValueError, RuntimeError) as exc:
         raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    perceptual = None
+    if args.vgg16 is not None:
+        from engine.latent.perceptual import VggError, load_vgg16
+        try:
+            perceptual = load_vgg16(args.vgg16, G.device)
+        except VggError as exc:
+            raise CliError(f"--vgg16 {exc}") from None
     video_path = os.path.splitext(args.out)[0] + "_progress.mp4"
     side = max(64, min(512, G.img_resolution))
     try:
@@ -628,7 +638,8 @@ def project_image(args: argparse.Namespace) -> int:
             frame = picture.clamp(-1, 1).add(1).mul(127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
             sink.write(np.concatenate([target, cv2.resize(frame, (side, side))], axis=1))
     try:
-        result = project(G, image[..., ::-1].copy(), steps=args.steps, space=args.space, on_step=progress)
+        result = project(G, image[..., ::-1].copy(), steps=args.steps, space=args.space, on_step=progress,
+                         perceptual=perceptual)
     finally:
         bar.close()
         sink.close()

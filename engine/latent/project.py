@@ -9,8 +9,9 @@ draws every keyframe with them, so a W found with other noise would not look the
 The loss compares the picture as the engine shows it (after the model's tone map: a model whose output
 overshoots [-1, 1] is clipped on stage, and a loss on the raw output chases values nobody sees): a pixel term
 plus a multi-scale one (L1 over a Laplacian pyramid, so edges and broad colour both
-count) — no network weights are needed. (The official perceptual VGG16 loss ships as TorchScript, which
-carries code, and is never loaded here.)
+count) — no network weights are needed — and, when the user gives VGG16 weights as a plain state dict, a
+perceptual distance (:mod:`engine.latent.perceptual`; the official one ships as TorchScript, which carries code,
+and is never loaded).
 
     result = project(G, target, steps=500)         # target: [H, W, 3] uint8 RGB, any size
     save_projection("projected_w.npz", result)     # w [1, num_ws, w_dim]: the official tools read it
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.latent.perceptual import Vgg16
 from engine.models.networks import Generator
 from engine.models.tone import tone_map
 
@@ -76,9 +78,10 @@ def laplacian_pyramid_l1(a: torch.Tensor, b: torch.Tensor, levels: int = PYRAMID
 
 
 def project(G: Generator, target: np.ndarray, steps: int = 500, space: str = "w", seed: int = 0,
-            w_samples: int = 10_000, on_step: Callable[[int, float, torch.Tensor], None] | None = None
-            ) -> Projection:
-    """The W (``space="w"``, one W for every layer) or W+ (``"w+"``) whose image is closest to ``target``."""
+            w_samples: int = 10_000, on_step: Callable[[int, float, torch.Tensor], None] | None = None,
+            perceptual: Vgg16 | None = None) -> Projection:
+    """The W (``space="w"``, one W for every layer) or W+ (``"w+"``) whose image is closest to ``target``;
+    with ``perceptual`` (engine.latent.perceptual) its VGG16 distance joins the loss."""
     if space not in ("w", "w+"):
         raise ValueError(f"space must be w or w+, got {space!r}")
     if not 1 <= steps <= MAX_STEPS:
@@ -110,6 +113,8 @@ def project(G: Generator, target: np.ndarray, steps: int = 500, space: str = "w"
             ws = (w_opt + w_noise).expand(1, G.num_ws, G.w_dim) if layers == 1 else w_opt + w_noise
             image = tone_map(G.synthesis(ws, noise_mode="const"), G.tone_map)  # as the engine shows it
             loss = (image - goal).square().mean() + laplacian_pyramid_l1(image, goal)
+            if perceptual is not None:
+                loss = loss + perceptual.distance(image, goal)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
