@@ -160,6 +160,10 @@ def test_a_show_names_directions_and_osc_turns_them(tmp_path):
         assert engine.params.get("dir.pose") == 1.5
         moved = engine._steer(engine.source.frame_at(engine.walk_time, 0.7), engine.params.modulated()).ws
         assert not torch.allclose(moved[:, :4], rest[:, :4]) and torch.equal(moved[:, 4:], rest[:, 4:])
+        G = engine.source.G
+        with torch.no_grad():                                          # and the picture moves with it
+            change = float((G.synthesis(moved) - G.synthesis(rest)).abs().mean())
+        assert change > 1e-3, change
 
 
 def test_bad_direction_sections_name_their_line(tmp_path):
