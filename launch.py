@@ -511,7 +511,7 @@ def run(args: argparse.Namespace) -> int:
 
 def convert(args: argparse.Namespace) -> int:
     """--convert: the model (the show's, if a show is given) written as safetensors."""
-    from engine.models import ModelFileError, load_generator, save_generator
+    from engine.models import save_generator
     model = args.model or "default"
     if args.show is not None:
         from engine.show.load import ShowLoadError, load_show
@@ -519,10 +519,7 @@ def convert(args: argparse.Namespace) -> int:
             model = load_show(args.show, shader_dir=args.shaders).model
         except ShowLoadError as exc:
             raise CliError(str(exc.errors[-1])) from None
-    try:
-        G = load_generator(model, device="cpu", precision="fp32")
-    except (ModelFileError, ValueError, RuntimeError) as exc:
-        raise CliError(str(exc).splitlines()[0] if str(exc) else f"cannot load {model!r}") from None
+    G = load_tool_model(model, "cpu")
     try:
         save_generator(G, args.convert)
     except OSError as exc:
@@ -531,23 +528,29 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_tool_model(model: str, device: str = "cpu") -> Any:
+    """The generator for a one-shot tool (--convert, --export-directions, --learn-direction, --project), in fp32;
+    CliError in one line if it cannot be loaded."""
+    from engine.models import ModelFileError, load_generator
+    try:
+        return load_generator(model, device=device, precision="fp32")
+    except (ModelFileError, ValueError, RuntimeError) as exc:
+        raise CliError(str(exc).splitlines()[0] if str(exc) else f"cannot load {model!r}") from None
+
+
 def export_directions(args: argparse.Namespace) -> int:
     """--export-directions METHOD OUT.npz and --preview-directions OUT.png: the model's directions, as data and
     as a picture."""
     from engine.latent.direction_files import write_directions
     from engine.latent.direction_preview import preview_sheet
     from engine.latent.directions import ganspace, layer_range, sefa
-    from engine.models import ModelFileError, load_generator
     method, out = args.export_directions if args.export_directions is not None else ("sefa", None)
     if method not in ("sefa", "ganspace"):
         raise CliError(f"--export-directions: the method is sefa or ganspace, got {method[:20]!r}")
     for path, suffix in ((out, ".npz"), (args.preview_directions, ".png")):
         if path is not None and (not path.endswith(suffix) or not os.path.isdir(os.path.dirname(os.path.abspath(path)))):
             raise CliError(f"{path}: expected a {suffix} file name in a folder that exists")
-    try:
-        G = load_generator(args.model or "default", device="cpu", precision="fp32")
-    except (ModelFileError, ValueError, RuntimeError) as exc:
-        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    G = load_tool_model(args.model or "default", "cpu")
     try:
         layer_range(args.direction_layers, G.num_ws)
         found = sefa(G, layers=args.direction_layers, count=args.count) if method == "sefa" else \
@@ -573,15 +576,11 @@ def learn_direction(args: argparse.Namespace) -> int:
 
     from engine.latent.files import LatentFileError
     from engine.latent.learn_direction import gather_latents, learn_direction as learn
-    from engine.models import ModelFileError, load_generator
     if not args.positive or not args.negative or not args.out:
         raise CliError("--learn-direction needs --positive, --negative and --out NAME.npy")
     if not args.out.endswith(".npy") or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise CliError(f"--out {args.out}: expected a .npy file name in a folder that exists")
-    try:
-        G = load_generator(args.model or "default", device="cpu", precision="fp32")
-    except (ModelFileError, ValueError, RuntimeError) as exc:
-        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    G = load_tool_model(args.model or "default", "cpu")
     try:
         positive = gather_latents(args.positive, G)
         negative = gather_latents(args.negative, G)
@@ -602,7 +601,6 @@ def project_image(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.latent.project import project, save_projection
-    from engine.models import ModelFileError, load_generator
     from engine.video import OutputError, open_sink
     if not args.out or not args.out.endswith(".npz") or not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise CliError("--project needs --out W.npz (a .npz file name in a folder that exists)")
@@ -611,10 +609,7 @@ def project_image(args: argparse.Namespace) -> int:
     image = cv2.imread(args.project, cv2.IMREAD_COLOR)
     if image is None or image.shape[0] * image.shape[1] > 100_000_000:
         raise CliError(f"--project {args.project}: not an image OpenCV can read (PNG, JPEG, …) of sane size")
-    try:
-        G = load_generator(args.model or "default", device=args.device, precision="fp32")
-    except (ModelFileError, ValueError, RuntimeError) as exc:
-        raise CliError(str(exc).splitlines()[0] if str(exc) else "cannot load the model") from None
+    G = load_tool_model(args.model or "default", args.device)
     perceptual = None
     if args.vgg16 is not None:
         from engine.latent.perceptual import VggError, load_vgg16

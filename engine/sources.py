@@ -163,20 +163,18 @@ class Modulator:
         running.weight = min(1.0, running.weight + step) if live else max(0.0, running.weight - step)
         if reading is None or running.weight == 0.0:
             return 0.0
-        assert modulation.envelope is not None or not (modulation.beats or modulation.wraps)
+        if not (modulation.beats or modulation.wraps):
+            return running.weight * modulation.position(reading)
+        assert modulation.envelope is not None              # beats and wraps need one (checked when made)
         if modulation.wraps:
-            assert modulation.envelope is not None
             if running.reading is not None and reading < running.reading - 0.5:     # a new beat (or bar)
                 running.pulse_at, running.strength = now, 1.0
             running.reading = reading
-            return running.weight * running.strength * _envelope(modulation.envelope, running.pulse_at, now)
-        if not modulation.beats:
-            return running.weight * modulation.position(reading)
-        assert modulation.envelope is not None
-        running.phase += dt * max(0.0, min(reading, 600.0)) / 60.0     # a rate in beats per minute
-        if running.phase >= 1.0:
-            running.phase %= 1.0
-            running.pulse_at, running.strength = now, 1.0
+        else:
+            running.phase += dt * max(0.0, min(reading, 600.0)) / 60.0     # a rate in beats per minute
+            if running.phase >= 1.0:
+                running.phase %= 1.0
+                running.pulse_at, running.strength = now, 1.0
         return running.weight * running.strength * _envelope(modulation.envelope, running.pulse_at, now)
 
 
