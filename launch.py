@@ -11,6 +11,9 @@
     python launch.py --model ffhq.pkl --seeds 10,20,30 --psi 0.6 --render ffhq.mp4 --size 1280x720
     python launch.py --model ffhq.pkl --latents projected_w.npz --seeds 5 --render frames/%05d.png
     python launch.py --model ffhq.pkl --convert ffhq.safetensors    # convert once to a code-free format
+    python launch.py shows/audio.yaml --audio-in default            # live: the show reacts to the room
+    python launch.py shows/audio.yaml --audio track.flac --render track.mp4   # the same reactions, offline, with sound
+    python launch.py --audio track.flac --features track.png        # what the mappings will react to
 
 Every failure ends with one line on stderr naming what was wrong, and exit status 2 (bad arguments) or 1.
 """
@@ -277,6 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
                            "'nanoKONTROL2*'); repeatable; the show's inputs: midi: maps the controls")
     live.add_argument("--link", action="store_true",
                       help="join an Ableton Link session: sources link.bpm, link.beat, link.bar")
+    audio = p.add_argument_group("audio")
+    audio.add_argument("--audio", default=None, metavar="FILE",
+                       help="a WAV/FLAC/OGG/MP3 file: live, played out loud and analysed (the audio.* sources); "
+                            "with --render, the render's features and its sound track (AAC), and its length")
+    audio.add_argument("--audio-in", default=None, metavar="DEVICE", type=audio_device,
+                       help="analyse a live input: a device's index, a part of its name, or 'default' (see "
+                            "--list-audio); off unless asked for")
+    audio.add_argument("--audio-rate", type=number(int, 8000, 192_000), default=None, metavar="HZ",
+                       help="the input's sample rate (default: the device's)")
+    audio.add_argument("--audio-channels", type=number(int, 1, 32), default=None, help="input channels (mixed to mono)")
+    audio.add_argument("--audio-block", type=number(int, 64, 16384), default=None, metavar="FRAMES",
+                       help="frames per audio block (default 1024)")
+    audio.add_argument("--av-offset", type=number(float, -2000.0, 2000.0), default=None, metavar="MS",
+                       help="show the picture's reactions this much earlier than the sound (negative: later). A "
+                            "render defaults to the features' latency, so reactions land on the sound; 0 gives what a "
+                            "live run showed. Live, a file is analysed ahead to honour it; a live input only <= 0")
+    audio.add_argument("--features", default=None, metavar="OUT.csv|OUT.png",
+                       help="with --audio: write the features of every video frame (at --fps) as CSV, or plot them "
+                            "(waveform, onsets, beats, bands, chroma) as PNG, and exit")
+    audio.add_argument("--list-audio", action="store_true", help="print the audio input devices and exit")
     live.add_argument("--no-oscquery", action="store_true",
                       help="with --osc: do not serve the namespace over OSCQuery (HTTP on the OSC port's number, "
                            "advertised over zeroconf)")
@@ -370,6 +393,61 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
+def audio_device(text: str) -> str:
+    if not 0 < len(text) <= 100 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"expected an audio device index, a part of its name or 'default', "
+                                         f"got {text[:40]!r}")
+    return text
+
+
+def list_audio() -> int:
+    """--list-audio: the input devices PortAudio sees (none is not an error: a show runs without)."""
+    try:
+        from controllers.audio.live import list_devices
+        found = list_devices()
+    except (OSError, ImportError) as exc:         # no PortAudio library on this machine
+        raise CliError(f"audio: {exc}") from None
+    print("\n".join(found) if found else "no audio input devices here", file=sys.stdout)
+    return 0
+
+
+def write_features(args: argparse.Namespace) -> int:
+    """--audio FILE --features OUT.csv|OUT.png: the features every video frame sees, as a live run computes
+    them (no --av-offset unless given: the CSV shows what the live frame loop saw)."""
+    from controllers.audio.analysis import AnalysisSettings
+    from controllers.audio.features import per_video_frame, plot, write_csv
+    from controllers.audio.files import AudioFileError, analyse_file, probe
+    out = args.features
+    if args.audio is None:
+        raise CliError("--features needs --audio FILE")
+    if not out.lower().endswith((".csv", ".png")) or not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise CliError(f"--features {out}: expected a .csv or .png file name in a folder that exists")
+    options: dict[str, Any] = {}
+    if args.show is not None:
+        from engine.show.load import ShowLoadError, load_show
+        try:
+            audio = load_show(args.show, shader_dir=args.shaders).inputs.get("audio")
+        except ShowLoadError as exc:
+            raise CliError(str(exc.errors[-1])) from None
+        options = dict(audio.get("analysis", {})) if isinstance(audio, dict) else {}
+    try:
+        info = probe(args.audio)
+        count = args.frames if args.frames is not None else \
+            (math.ceil(args.duration * args.fps) if args.duration is not None else None)
+        frames = per_video_frame(analyse_file(info, AnalysisSettings(samplerate=info.samplerate, **options),
+                                              args.audio_block or 1024),
+                                 args.fps, (args.av_offset or 0.0) / 1000.0, count=count)
+        written = write_csv(out, frames) if out.lower().endswith(".csv") else \
+            plot(out, frames, title=os.path.basename(args.audio))
+    except AudioFileError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"--features {out}: cannot write ({exc.strerror or exc})") from None
+    print(f"wrote {out}: {written} frames at {args.fps:g} fps from {args.audio} ({info.duration:.1f} s)",
+          file=sys.stderr)
+    return 0
+
+
 def osc_endpoint(text: str) -> tuple[str, int]:
     from controllers.osc import parse_endpoint
     try:
@@ -422,7 +500,9 @@ def session_config(args: argparse.Namespace) -> Any:
         shader_budget_ms=args.shader_budget_ms, state=args.state, resume=args.resume,
         heartbeat_fd=args.heartbeat_fd, record=args.record, generator=args.generator,
         render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow),
-        osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery, midi=tuple(args.midi), link=args.link)
+        osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery, midi=tuple(args.midi), link=args.link,
+        audio_in=args.audio_in, audio=args.audio, audio_rate=args.audio_rate, audio_channels=args.audio_channels,
+        audio_block=args.audio_block, av_offset=args.av_offset / 1000.0 if args.av_offset is not None else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -435,6 +515,10 @@ def run(args: argparse.Namespace) -> int:
         except DisplayError as exc:
             raise CliError(str(exc)) from None
         return 0
+    if args.list_audio:
+        return list_audio()
+    if args.features is not None:
+        return write_features(args)
     if args.export_directions is not None or args.preview_directions is not None:
         return export_directions(args)
     if args.learn_direction is not None:
@@ -668,6 +752,16 @@ def check_paths(args: argparse.Namespace) -> None:
         raise CliError("--replay renders offline: give --render OUT.mp4 too")
     if args.replay is not None and args.show is not None:
         raise CliError("--replay takes its show from the recording; leave SHOW.yaml out")
+    if args.audio is not None and args.audio_in is not None:
+        raise CliError("--audio FILE or --audio-in DEVICE: one source of sound, not both")
+    if args.audio is not None:
+        from controllers.audio.files import AudioFileError, probe
+        try:
+            probe(args.audio)
+        except AudioFileError as exc:
+            raise CliError(str(exc)) from None
+    if args.audio_in is not None and args.render is not None:
+        raise CliError("--audio-in is a live input; a render takes its sound from --audio FILE")
     if args.record is not None and args.render is not None:
         raise CliError("--record records a live run; a --render is already a file")
     live = args.render is None and args.convert is None

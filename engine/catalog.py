@@ -60,4 +60,24 @@ def show_sources(show: Show | None) -> list[tuple[str, str]]:
     if show.inputs.get("link") is not None:
         found.update({f"link.{name}": f"Ableton Link: {doc}" for name, doc in CLOCK_SOURCES})
         found["link.peers"] = "Ableton Link: peers in the session"
+    audio = show.inputs.get("audio")
+    if isinstance(audio, dict):
+        found.update(audio_sources(audio.get("analysis", {}).get("bands")))
     return sorted(found.items())
+
+
+AUDIO_SCALARS = (("rms", "loudness, adaptive range 0..1"), ("loudness_db", "loudness in dBFS"),
+                 ("onset_strength", "onset envelope 0..1"), ("centroid", "spectral centroid 0..1"),
+                 ("flux", "spectral flux 0..1"), ("tempo", "tempo in BPM"), ("beat_phase", "fraction of the beat"),
+                 ("onset", "a pulse at each onset"), ("beat", "a pulse at each beat"))
+PITCH_NAMES = ("c", "cs", "d", "ds", "e", "f", "fs", "g", "gs", "a", "as", "b")
+
+
+def audio_sources(bands: object = None) -> dict[str, str]:
+    """The audio analysis' sources (controllers.audio.analysis), for a show with ``inputs: audio:``."""
+    names = [b[0] for b in bands] if isinstance(bands, tuple) else ["bass", "mid", "high"]
+    found = {f"audio.{key}": f"audio: {doc}" for key, doc in AUDIO_SCALARS}
+    found.update({f"audio.band.{name}": f"audio: energy in the {name} band 0..1" for name in names})
+    found.update({f"audio.chroma.{pc}": f"audio: pitch class {pc.replace('s', '#').upper()} 0..1"
+                  for pc in PITCH_NAMES})
+    return found

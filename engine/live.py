@@ -30,6 +30,7 @@ from engine.clock import Clock, WallClock
 from engine.feedback import Feedback, FeedbackState
 from engine.inputs import EventQueue, InputError, InputEvent, Router, SoftTakeover, latent_target, walk_target
 from engine.gl.hud import hud_image
+from engine.latent.chroma import PITCH_CLASSES, ChromaKeyframes
 from engine.latent.directions import DirectionSet
 from engine.latent.labelling import DirectionLearner
 from engine.latent.walker import LatentWalker, WalkFrame
@@ -38,7 +39,7 @@ from engine.models.networks import Generator
 from engine.gl.outputs import Output, WindowOutput
 from engine.params import ENGINE_PARAMS, ParamStore, direction_spec, engine_params
 from engine.recording import Recorder, read_text
-from engine.sources import Modulator, SourceStore
+from engine.sources import Modulator, SourceStore, Triggers
 from engine.state import EngineState, Heartbeat, StateWriter, file_sha256
 from engine.worker import GeneratorWorker
 
@@ -55,6 +56,7 @@ __all__ = ["ENGINE_PARAMS", "LiveEngine", "LoopStats", "ShowWatcher", "engine_pa
 log = logging.getLogger(__name__)
 _throttle = Throttle(log)
 FAULT_SHOWN_SECONDS = 10.0      # how long the HUD shows a stage's last fault after it stops happening
+CHROMA_STALE_SECONDS = 1.0      # chroma silent this long hands the picture back to the walk (over as long)
 QUANTIZE_STALE_SECONDS = 1.0    # a beat clock silent this long no longer holds a GO back
 QUANTIZE_MAX_WAIT = 8.0         # a bar at 30 BPM: the longest a quantised GO waits
 
@@ -153,6 +155,12 @@ class LiveEngine:
         self.soft_sources: set[str] = {"midi"}  # 0..1 controls from these catch their parameter softly
         self.sources = SourceStore()            # what the inputs measure (bio.hr, midi.clock.bpm, …)
         self.modulator = Modulator([])          # the show's modulations: sources on top of parameters
+        self.triggers = Triggers([])            # commands on every N pulses (a GO every 4 beats)
+        self.chroma: ChromaKeyframes | None = None      # twelve keyframes weighted by audio.chroma.*
+        self.chroma_amount = 0.0                # how far towards them at full chroma (times react.chroma)
+        self._chroma_weight = 0.0               # 0..1: fades in while the chroma is heard, out when it is not
+        self._chroma_last: np.ndarray | None = None     # the weights last heard (held while fading out)
+        self._chroma_time: float | None = None
         self.quantize: tuple[str, str] | None = None   # (clock, beat|bar): GO waits for the clock's next one
         self.learning: str | None = None        # the parameter armed for MIDI learn
         self.directions: DirectionSet | None = None    # latent directions: dir.{name} moves W along each
@@ -251,7 +259,14 @@ class LiveEngine:
 
     def _on_pulse(self, event: InputEvent) -> None:
         assert isinstance(event.value, (int, float))
-        self.modulator.pulse(event.key, float(event.value), self.clock.now())
+        now = self.clock.now()
+        self.modulator.pulse(event.key, float(event.value), now)
+        for trigger, fired in self.triggers.pulse(event.key):
+            if trigger.action == "go":
+                self.handle_key("go")
+            elif self.runner is not None:
+                seed = trigger.seeds[fired % len(trigger.seeds)]
+                self._note(self.runner.walk_to(seed, trigger.seconds, now, origin=event.source), level=logging.INFO)
 
     def _on_walk(self, event: InputEvent) -> None:
         if self.runner is None:
@@ -356,6 +371,8 @@ class LiveEngine:
         request = self._guard("walk", self.source.frame_at, self.walk_time, values["gen.psi"])
         if request is not None and self.directions is not None:
             request = self._guard("directions", self._steer, request, values) or request
+        if request is not None and self.chroma is not None:
+            request = self._guard("chroma", self._chroma, request, values, now) or request
         if self.learner is not None:
             self._guard("learned directions", self._take_learned)
         if request is not None:
@@ -386,6 +403,26 @@ class LiveEngine:
         assert self.directions is not None
         alphas = {name: values.get(f"dir.{name}", 0.0) for name in self.directions.names}
         return dataclasses.replace(request, ws=self.directions.apply(request.ws, alphas))
+
+    def _chroma(self, request: WalkFrame, values: dict[str, float], now: float) -> WalkFrame:
+        """The walk's W pulled towards the chroma keyframes by ``react.chroma``, faded in while the chroma is
+        heard and back out over a second when it is not (silence, a lost input)."""
+        assert self.chroma is not None
+        keys = [f"audio.chroma.{pc}" for pc in PITCH_CLASSES]
+        heard = self.sources.age(keys[0], now) <= CHROMA_STALE_SECONDS
+        weights = self.chroma.weights([self.sources.get(k) for k in keys]) if heard else None
+        dt = 0.0 if self._chroma_time is None else min(max(now - self._chroma_time, 0.0), 1.0)
+        self._chroma_time = now
+        step = dt / CHROMA_STALE_SECONDS
+        self._chroma_weight = min(1.0, self._chroma_weight + step) if weights is not None \
+            else max(0.0, self._chroma_weight - step)
+        if weights is not None:
+            self._chroma_last = weights
+        last = self._chroma_last
+        if last is None or self._chroma_weight == 0.0:
+            return request
+        mix = self.chroma_amount * values.get("react.chroma", 1.0) * self._chroma_weight
+        return dataclasses.replace(request, ws=self.chroma.apply(request.ws, last, mix, values["gen.psi"]))
 
     def _take_learned(self) -> None:
         """Directions the learner finished: they join the set, each as a dir.{name} knob."""

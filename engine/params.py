@@ -213,6 +213,7 @@ def direction_spec(name: str, reach: float = DIRECTION_RANGE, doc: str = "") -> 
 ENGINE_PARAMS = (
     ParamSpec("walk.speed", 1.0, 0.0, 8.0, "walk time per second of real time"),
     ParamSpec("gen.psi", 0.7, -1.0, 2.0, "truncation psi"),
+    ParamSpec("react.chroma", 1.0, 0.0, 1.0, "share of the audio chroma gesture's amount (a cue fades it out)"),
     *(direction_spec(f"sefa{i}", doc=f"the model's SeFa direction {i} (units of W's spread)")
       for i in range(SEFA_KNOBS)),
 )

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.defaults import (DEFAULT_CHAIN, DEFAULT_FIT, DEFAULT_FPS, DEFAULT_LIVE_SIZE, FIT_MODES, SHIPPED_SHADERS,
@@ -107,6 +107,14 @@ class SessionConfig:
     oscquery: bool = True                        # serve and advertise the namespace with OSC in (--no-oscquery)
     midi: tuple[str, ...] = ()                   # --midi PATTERN: MIDI input ports (else as the show's inputs say)
     link: bool = False                           # --link: join an Ableton Link session
+    audio_in: str | None = None                  # --audio-in DEVICE: live audio input (name part, index, default)
+    audio: str | None = None                     # --audio FILE: live, played and analysed; offline, the render's
+                                                 # features and its sound track
+    audio_rate: int | None = None                # --audio-rate, --audio-channels, --audio-block (else the show's)
+    audio_channels: int | None = None
+    audio_block: int | None = None
+    av_offset: float | None = None               # --av-offset (s): the picture this much earlier than the sound;
+                                                 # None: the show's (live), the features' latency (offline)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -367,7 +375,7 @@ class Session:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
             keyboard = Keyboard(**self._controller_options("keyboard"))
-            controllers: list[Any] = [keyboard, *self._osc(), *self._midi(params), *self._link()]
+            controllers: list[Any] = [keyboard, *self._osc(), *self._midi(params), *self._link(), *self._audio()]
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
                                   controllers=controllers)
         except BaseException:
@@ -425,6 +433,13 @@ class Session:
         size = settings.size or (self.show.outputs[0].size if self.show is not None
                                  else (self.G.img_resolution, self.G.img_resolution))
         length = show_length(self.show, go_at) if self.show is not None else self.walker.settings.duration
+        path = self.audio_file()
+        if path is not None and settings.duration is None and settings.frames is None:
+            from controllers.audio.files import AudioFileError, probe
+            try:
+                length = probe(path).duration          # a render with a sound track lasts as long as it
+            except AudioFileError as exc:
+                raise SessionError(str(exc)) from None
         return size, settings.frame_count(length)
 
     def render(self, output: str | FrameSink, settings: RenderSettings, go_at: Sequence[float] | None = None,
@@ -439,6 +454,7 @@ class Session:
         from engine.render import render_frames
         from engine.show.render import OFFLINE_SHADER_BUDGET_MS
         from engine.worker import SyncWorker
+        from controllers.audio.features import frame_events
         assert self.G is not None
         size, total = self.render_plan(settings, go_at)
         params = self._params()
@@ -456,9 +472,14 @@ class Session:
                          + list(replay.events if replay is not None else ()), key=lambda e: e.time)
         shows = sorted(replay.shows if replay is not None else (), key=lambda r: r[0])
         shaders = sorted(replay.shaders if replay is not None else (), key=lambda r: r[0])
+        audio = self._audio_frames(settings.fps, total)
 
         def produce(i: int, t: float) -> Any:
             clock.frame = i
+            if audio is not None:                # what the live analysis would have posted by this frame
+                heard = next(audio)
+                for event in frame_events(heard.names, heard.values, heard.onset, heard.beat, t):
+                    engine.post(event)
             # Live, a reload recorded at engine time T was taken after that frame's draw: here, from the next.
             while shows and shows[0][0] < t - 1e-9 and engine.runner is not None:
                 engine.apply_show(engine.runner.prepare(shows.pop(0)[1]))
@@ -478,10 +499,36 @@ class Session:
             return out.read()
 
         try:
-            return render_frames(produce, total, output, size, settings, progress)
+            stats = render_frames(produce, total, output, size, settings, progress)
         finally:
             out.close()
             ctx.release()
+        path = self.audio_file()
+        if path is not None and isinstance(output, str):
+            from engine.video import OutputError, check_output_path, mux_audio
+            if check_output_path(output) == "video":
+                mux_audio(output, path, total / settings.fps)
+            else:
+                log.warning("%s: a PNG sequence has no sound track; %s is not in it", output, path)
+        return stats
+
+    def _audio_frames(self, fps: float, total: int) -> Iterator[Any] | None:
+        """Offline: the features each video frame sees (controllers.audio.features.per_video_frame), moved
+        earlier by --av-offset, else by the features' latency so that reactions land on the sound."""
+        from controllers.audio.analysis import AnalysisSettings, DEFAULT_AV_OFFSET
+        from controllers.audio.features import per_video_frame
+        from controllers.audio.files import AudioFileError, analyse_file, probe
+        path = self.audio_file()
+        if path is None:
+            return None
+        try:
+            info = probe(path)
+            settings = AnalysisSettings(samplerate=info.samplerate, **self._audio_options().get("analysis", {}))
+        except (AudioFileError, ValueError) as exc:
+            raise SessionError(str(exc)) from None
+        offset = self.config.av_offset if self.config.av_offset is not None else DEFAULT_AV_OFFSET
+        block = int(self.config.audio_block or self._audio_options().get("block") or 1024)
+        return per_video_frame(analyse_file(info, settings, block), fps, offset, count=total)
 
 
     def _params(self) -> Any:
@@ -563,22 +610,65 @@ class Session:
             return []
         return [LinkInput(bpm=float(options.get("bpm", 120.0)), quantum=int(options.get("quantum", 4)))]  # type: ignore[call-overload, arg-type]
 
+    def _audio_options(self) -> dict[str, Any]:
+        return self._controller_options("audio")
+
+    def audio_file(self) -> str | None:
+        """The file the audio comes from: --audio, else the show's ``inputs: audio: file:`` (unless --audio-in
+        asks for a live input instead)."""
+        if self.config.audio is not None:
+            return self.config.audio
+        return None if self.config.audio_in is not None else self._audio_options().get("file")
+
+    def _audio(self) -> list[Any]:
+        """Live audio, when the command line (--audio-in, --audio) or the show's ``inputs: audio:`` asks for
+        it: a device's input, or a file played and analysed. The command line wins."""
+        from controllers.audio.live import AudioInput, FilePlayback
+        c, options = self.config, self._audio_options()
+        analysis = dict(options.get("analysis", {}))
+        offset = c.av_offset if c.av_offset is not None else float(options.get("offset") or 0.0)
+        block = int(c.audio_block or options.get("block") or 1024)
+        path = self.audio_file()
+        if path is not None:
+            return [FilePlayback(path, block=block, play=bool(options.get("play", True)),
+                                 loop=bool(options.get("loop", False)), settings=analysis, offset=offset)]
+        device = c.audio_in if c.audio_in is not None else options.get("device")
+        if device is None:
+            return []
+        return [AudioInput(device=None if device == "default" else device,
+                           samplerate=c.audio_rate or options.get("samplerate"),
+                           channels=int(c.audio_channels or options.get("channels") or 1), block=block,
+                           settings=analysis, offset=offset)]
+
     def _tune_engine(self, engine: LiveEngine) -> None:
         """The show's engine-side inputs: takeover mode, modulations, quantised GO (again at every reload)."""
         from controllers.midi import MidiInput
         from controllers.osc import OscInput
         from engine.inputs import SoftTakeover
         from engine.params import direction_spec
-        from engine.sources import Modulator
+        from engine.latent.chroma import ChromaKeyframes
+        from engine.sources import Modulator, Triggers
         show = self.show if engine.runner is None else engine.runner.show
         inputs = show.inputs if show is not None else {}
         midi: Any = inputs.get("midi") if isinstance(inputs.get("midi"), dict) else {}
         takeover = str(midi.get("takeover") or "pickup")
         if engine.soft.mode != takeover:                   # unchanged: faders keep what they have caught
             engine.soft = SoftTakeover(takeover)
-        modulations = list(inputs.get("modulate", ()))  # type: ignore[call-overload]
+        audio: Any = inputs.get("audio") if isinstance(inputs.get("audio"), dict) else {}
+        modulations = list(inputs.get("modulate", ())) + list(audio.get("modulate", ()))  # type: ignore[call-overload]
         if engine.modulator.modulations != modulations:    # unchanged: modulations keep their weights
             engine.modulator = Modulator(modulations)
+        triggers = list(audio.get("triggers", ()))
+        if engine.triggers.triggers != triggers:           # unchanged: the beat count goes on
+            engine.triggers = Triggers(triggers)
+        chroma = audio.get("chroma")
+        if chroma is None:
+            engine.chroma, engine.chroma_amount = None, 0.0
+        else:
+            seeds, engine.chroma_amount = chroma
+            if engine.chroma is None or engine.chroma.seeds != seeds:
+                assert self.G is not None
+                engine.chroma = ChromaKeyframes(self.G, seeds)
         quantize = inputs.get("quantize")
         engine.quantize = quantize if isinstance(quantize, tuple) else None
         decls = show.directions if show is not None else ()

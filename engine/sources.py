@@ -54,6 +54,7 @@ class Modulation:
                                                 # link.bar); pulse each time it wraps, locked to that clock
     stale: float = 5.0                          # seconds of silence after which the source counts as gone
     fade: float = 2.0                           # seconds to hand over to / back from the autonomous walk
+    smooth: tuple[float, float] | None = None   # (attack, release) time constants (s) on the reading's share
 
     def __post_init__(self) -> None:
         low, high = self.range
@@ -69,7 +70,8 @@ class Modulation:
         if self.beats and self.wraps:
             raise ValueError(f"modulation {self.source} -> {self.param}: beats (a rate) or wraps (a phase), not both")
         for name, seconds in (("stale", self.stale), ("fade", self.fade)) + (
-                (("attack", self.envelope[0]), ("decay", self.envelope[1])) if self.envelope else ()):
+                (("attack", self.envelope[0]), ("decay", self.envelope[1])) if self.envelope else ()) + (
+                (("smooth attack", self.smooth[0]), ("smooth release", self.smooth[1])) if self.smooth else ()):
             if not (math.isfinite(seconds) and 0 <= seconds <= 3600):
                 raise ValueError(f"modulation {self.source} -> {self.param}: {name} must be 0..3600 s, got {seconds}")
 
@@ -121,6 +123,7 @@ class _Running:
     strength: float = 0.0
     reading: float | None = None    # wraps: the phase last seen
     last: float | None = None       # the engine time of the last frame seen
+    smoothed: float | None = None   # smooth: the followed share
 
 
 class Modulator:
@@ -164,7 +167,7 @@ class Modulator:
         if reading is None or running.weight == 0.0:
             return 0.0
         if not (modulation.beats or modulation.wraps):
-            return running.weight * modulation.position(reading)
+            return running.weight * _follow(modulation.smooth, running, modulation.position(reading), dt)
         assert modulation.envelope is not None              # beats and wraps need one (checked when made)
         if modulation.wraps:
             if running.reading is not None and reading < running.reading - 0.5:     # a new beat (or bar)
@@ -176,6 +179,61 @@ class Modulator:
                 running.phase %= 1.0
                 running.pulse_at, running.strength = now, 1.0
         return running.weight * running.strength * _envelope(modulation.envelope, running.pulse_at, now)
+
+
+def _follow(smooth: tuple[float, float] | None, running: _Running, share: float, dt: float) -> float:
+    """``share`` through an attack/release follower (engine.sources' copy of controllers.conditioning's rule:
+    after one time constant 63 % of a step is covered)."""
+    if smooth is None:
+        return share
+    if running.smoothed is None:
+        running.smoothed = share
+        return share
+    tau = smooth[0] if share > running.smoothed else smooth[1]
+    running.smoothed += (share - running.smoothed) * (1.0 if tau == 0 else -math.expm1(-dt / tau))
+    return running.smoothed
+
+
+@dataclasses.dataclass(frozen=True)
+class PulseTrigger:
+    """Every ``every`` pulses of ``source`` (``audio.beat``), a command: ``go`` (the next cue) or ``seed`` (glide
+    over ``seconds`` to the next of ``seeds``, round and round)."""
+
+    source: str
+    every: int = 4
+    action: str = "go"                          # go | seed
+    seconds: float = 1.0                        # seed: the glide's length
+    seeds: tuple[int, ...] = tuple(range(8))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.every <= 1024:
+            raise ValueError(f"trigger on {self.source}: every must be 1..1024 pulses, got {self.every}")
+        if self.action not in ("go", "seed"):
+            raise ValueError(f"trigger on {self.source}: the action is go or seed, got {self.action!r}")
+        if not (math.isfinite(self.seconds) and 0 <= self.seconds <= 3600):
+            raise ValueError(f"trigger on {self.source}: seconds must be 0..3600, got {self.seconds}")
+        if not 1 <= len(self.seeds) <= 1024:
+            raise ValueError(f"trigger on {self.source}: 1..1024 seeds, got {len(self.seeds)}")
+
+
+class Triggers:
+    """Counts pulses for the :class:`PulseTrigger` s; :meth:`pulse` says which fire now (frame loop only)."""
+
+    def __init__(self, triggers: list[PulseTrigger]) -> None:
+        self.triggers = list(triggers)
+        self._counts = [0] * len(self.triggers)
+        self._fired = [0] * len(self.triggers)
+
+    def pulse(self, source: str) -> list[tuple[PulseTrigger, int]]:
+        """The triggers that fire on this pulse of ``source``, each with how many times it has fired before."""
+        fired = []
+        for k, trigger in enumerate(self.triggers):
+            if trigger.source == source:
+                self._counts[k] += 1
+                if self._counts[k] % trigger.every == 0:
+                    fired.append((trigger, self._fired[k]))
+                    self._fired[k] += 1
+        return fired
 
 
 def _envelope(envelope: tuple[float, float], start: float | None, now: float) -> float:

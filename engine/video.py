@@ -162,6 +162,31 @@ def open_sink(path: str, fps: float, size: tuple[int, int], crf: int = 18) -> Fr
     return PngSequenceSink(path, fps, size)
 
 
+def mux_audio(video: str, audio: str, seconds: float, bitrate: str = "192k") -> None:
+    """Put ``audio`` into the finished ``video`` as an AAC track of exactly ``seconds`` (cut, or padded with
+    silence), the video stream copied as it is; the file is replaced only once ffmpeg has succeeded."""
+    import subprocess
+
+    import imageio_ffmpeg
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise OutputError(f"{video}: cannot add a sound track of {seconds} s")
+    root, extension = os.path.splitext(video)
+    partial = f"{root}.muxing{extension}"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin", "-i", video, "-i", audio,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", bitrate, "-ac", "2",
+               "-af", "apad", "-t", f"{seconds:.6f}", "-movflags", "+faststart", partial]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=max(120.0, seconds * 2))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OutputError(f"{video}: adding the sound track failed ({exc})") from None
+    if done.returncode != 0:
+        if os.path.exists(partial):
+            os.remove(partial)
+        reason = next((line for line in done.stderr.splitlines() if line.strip()), f"ffmpeg exit {done.returncode}")
+        raise OutputError(f"{video}: adding the sound track from {audio} failed ({reason[:200]})")
+    os.replace(partial, video)
+
+
 def fit_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "fill") -> np.ndarray:
     """Resize an [H, W, 3] frame to ``size`` = (width, height).
 

@@ -15,7 +15,7 @@ feature             what                                                        
 ``tempo``           the online beat tracker's tempo (aubio)                          BPM
 ``beat_phase``      the fraction of the current beat, predicted from the last beat   0..1
 ``band.NAME``       energy in each configured band, in dB, adaptive range            0..1
-``chroma.PC``       the 12 pitch classes (c, cs, d, … b), each frame's loudest = 1    0..1
+``chroma.PC``       the 12 pitch classes (c, cs, d, … b; a 170 ms window), loudest = 1  0..1
 ==================  ===============================================================  ===========
 
 and two kinds of events: an **onset** (peak picking on the onset envelope with a running normalisation in
@@ -50,11 +50,18 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (("bass", 20.0, 250.0), ("
                                                        ("high", 2000.0, 16000.0))
 SILENCE_DB = -100.0         # the floor of every dB value (digital silence)
 MEL_BANDS = 64
+CHROMA_WINDOWS = 4          # chroma's window is this many analysis windows (≈170 ms: a semitone at 100 Hz)
 ENVELOPE_FLOOR = 1.0        # dB: the smallest running peak of the onset envelope (steady sounds read ~0)
 FLUX_FLOOR = 1e-3          # the same for the magnitude flux
 TOP_DB = 50.0              # mel bands more than this below the frame's loudest count as that floor
 MAX_BANDS = 16
 MIN_SAMPLERATE, MAX_SAMPLERATE = 8_000, 192_000
+# Latency from a sound to the feature that reacts to it (median, ms, 48 kHz, measured by tests/controllers/
+# audio/test_analysis.py and bench/audio.py; the README's table): an onset is decided one hop after its peak;
+# aubio's beats are predicted, so they come on time once the tempo is locked; continuous features are the
+# window's centre plus their smoothing.
+LATENCY_MS = {"onset": 17.0, "beat": 5.0, "rms": 16.0, "band": 16.0, "chroma": 16.0}
+DEFAULT_AV_OFFSET = LATENCY_MS["onset"] / 1000.0    # a render moves the features this much earlier by default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +123,7 @@ class FeatureFrame:
     onset: bool = False              # an onset was decided at this hop
     onset_strength: float = 0.0      # its peak (0..1), for a pulse's strength
     beat: bool = False
+    peak: float = 0.0                # the hop's largest absolute sample (a waveform for plots)
 
     def __getitem__(self, name: str) -> float:
         return float(self.values[self.names.index(name)])
@@ -173,10 +181,12 @@ class AudioAnalyzer:
         self.window = np.hanning(self.n_fft + 2)[1:-1].astype(np.float64)   # periodic-ish, no zero ends
         self.freqs = np.fft.rfftfreq(self.n_fft, 1.0 / self.sr)
         self.mel = mel_filters(self.sr, self.n_fft, MEL_BANDS)
-        self.chroma = chroma_filters(self.sr, self.n_fft)
+        self.chroma_fft = self.n_fft * CHROMA_WINDOWS                     # pitch needs a longer window
+        self.chroma = chroma_filters(self.sr, self.chroma_fft)
+        self.chroma_window = np.hanning(self.chroma_fft + 2)[1:-1]
         self.band_masks = np.stack([(self.freqs >= lo) & (self.freqs < min(hi, self.sr / 2))
                                     for _, lo, hi in s.bands]).astype(np.float64)
-        self._buffer = np.zeros(self.n_fft, np.float64)       # the newest n_fft samples
+        self._buffer = np.zeros(self.n_fft * CHROMA_WINDOWS, np.float64)   # the newest samples (chroma's window)
         self._pending = np.zeros(0, np.float64)               # samples waiting for a full hop
         self.samples = 0                                      # samples analysed (the stream's clock)
         self._tempo = aubio.tempo("default", self.n_fft // 2, self.hop, self.sr)
@@ -222,7 +232,7 @@ class AudioAnalyzer:
         self._buffer[-hop:] = samples
         self.samples += hop
         now = self.samples / self.sr
-        spectrum = np.fft.rfft(self._buffer * self.window)
+        spectrum = np.fft.rfft(self._buffer[-self.n_fft:] * self.window)
         magnitude = np.abs(spectrum)
         power = magnitude ** 2
         recent = self._buffer[-self.n_fft // 2:]
@@ -254,7 +264,7 @@ class AudioAnalyzer:
         if silent:
             scaled[0] = 0.0
             scaled[2:] = 0.0
-        chroma = self.chroma @ power
+        chroma = self.chroma @ np.abs(np.fft.rfft(self._buffer * self.chroma_window)) ** 2
         peak = float(chroma.max())
         chroma = chroma / peak if peak > 0 and not silent else np.zeros(12)
 
@@ -272,7 +282,8 @@ class AudioAnalyzer:
         n = len(s.bands)
         values = np.concatenate([smooth[:1], [loudness], smooth[1:4], [self._bpm, phase], smooth[4:4 + n],
                                  smooth[4 + n:]])
-        return FeatureFrame(now, values, self.names, onset=onset, onset_strength=strength, beat=beat)
+        return FeatureFrame(now, values, self.names, onset=onset, onset_strength=strength, beat=beat,
+                            peak=float(np.abs(samples).max()))
 
     def _pick_onset(self, envelope: float, now: float) -> tuple[bool, float]:
         """librosa's peak picking made causal: the value ``onset_delay`` hops back is an onset if it is the

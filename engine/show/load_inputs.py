@@ -20,6 +20,8 @@ file:line:column.
       modulate:                        # sources on top of parameters (engine.sources)
         - {source: bio.eda, param: walk.speed, amount: 0.3}
         - {source: bio.hr, param: vignette.amount, beats: true, envelope: [0.02, 0.3], amount: 0.4}
+        - {source: audio.band.high, param: vignette.amount, amount: 0.3, smooth: [0.01, 0.4]}
+      audio: {file: music/track.flac, react: {pulse: {direction: sefa0}}}   # engine.show.load_audio
 
 MIDI and sensor entries are checked by the same validators the controllers use (controllers.midi_map,
 controllers.sensors), so a show and a preset file speak one vocabulary; the show adds where each is.
@@ -165,7 +167,7 @@ def modulations(r: _Reader, node: Node, where: str) -> tuple[Any, ...] | None:
     for i, item in enumerate(items):
         at = f"{where}[{i}]"
         f = r.mapping(item, at, ("source", "param", "range", "amount", "curve", "invert", "centre", "envelope",
-                                 "beats", "wraps", "stale", "fade"), required=("source", "param"))
+                                 "beats", "wraps", "stale", "fade", "smooth"), required=("source", "param"))
         if "source" not in f or "param" not in f:
             ok = False
             continue
@@ -190,6 +192,8 @@ def modulations(r: _Reader, node: Node, where: str) -> tuple[Any, ...] | None:
                 values[seconds] = r.number(f[seconds][1], f"{at}.{seconds}", 0.0, 3600.0)
         if "envelope" in f:
             values["envelope"] = r.pair(f["envelope"][1], f"{at}.envelope", 0.0, 3600.0)
+        if "smooth" in f:
+            values["smooth"] = r.pair(f["smooth"][1], f"{at}.smooth", 0.0, 3600.0)
         if any(v is None for v in values.values()):
             ok = False
             continue
