@@ -270,7 +270,7 @@ class AudioAnalyzer:
 
         beat = bool(self._tempo(samples.astype(np.float32))[0]) and not silent
         bpm = float(self._tempo.get_bpm())
-        if math.isfinite(bpm) and 20.0 <= bpm <= 400.0:
+        if math.isfinite(bpm) and 20.0 <= bpm <= 400.0 and not silent:     # silence holds the last tempo
             self._bpm = bpm
         if beat:
             self._last_beat = now

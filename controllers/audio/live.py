@@ -161,14 +161,16 @@ class _AudioController(Controller):
             at = due(last)
             schedule.add(at, frame_events(last.names, last.values, onset, beat, at))
 
-    def _report(self, problem: str | None) -> None:
-        """A problem (or its end) for the HUD, logged once per change."""
-        self.problem = problem
+    def _report(self, problem: str | None, retry: float | None = None) -> None:
+        """A problem (or its end) for the HUD, logged once per change (a device that stays away for a week is
+        one line, not one per retry)."""
+        self.problem = problem if retry is None or problem is None else f"{problem} (trying again in {retry:.0f} s)"
         if problem != self._logged:
             if problem is None:
                 log.info("audio: %s", self.connected)
             else:
-                log.warning("audio: %s", problem)
+                log.warning("audio: %s%s", problem, "" if retry is None else " (retrying, with backoff to "
+                            f"{RETRY_MAX:.0f} s)")
             self._logged = problem
 
     def _settings(self, samplerate: int) -> AnalysisSettings:
@@ -218,7 +220,7 @@ class AudioInput(_AudioController):
                 self._listen()
                 wait = RETRY_FIRST                  # it ran: the next failure starts the backoff again
             except Exception as exc:                # PortAudioError, ValueError (no such device), OSError
-                self._report(f"{_short(exc)} (trying again in {wait:.0f} s)")
+                self._report(_short(exc), retry=wait)
             if self._stop.wait(wait):
                 return
             wait = min(wait * 2, RETRY_MAX)
