@@ -403,7 +403,7 @@ def audio_device(text: str) -> str:
 def list_audio() -> int:
     """--list-audio: the input devices PortAudio sees (none is not an error: a show runs without)."""
     try:
-        from controllers.audio.live import list_devices
+        from controllers.audio.device_process import list_devices
         found = list_devices()
     except (OSError, ImportError) as exc:         # no PortAudio library on this machine
         raise CliError(f"audio: {exc}") from None

@@ -9,9 +9,9 @@ callback, which only copies the block) and post what it finds as ``audio.*`` sou
 
 Faults never stop the show: a device that is missing, fails to open or stops delivering blocks is reported
 (log, HUD status) and opened again, after 1, 2, 4 … up to 30 seconds; meanwhile the sources go stale and the
-modulations hand the picture back to the autonomous walk (engine.sources). PortAudio lists devices once, when
-it starts, so a retry with no stream of ours open restarts it: a device plugged in later (or a JACK server
-that came back) is found.
+modulations hand the picture back to the autonomous walk (engine.sources). The input runs in its own process
+(controllers.audio.device_process): a driver that crashes takes only that process down, and each retry is a
+fresh PortAudio, so a device plugged in later (or a JACK server that came back) is found.
 
 Timing: each event is posted at the engine time its sound is heard, moved earlier by ``offset`` seconds
 (``--av-offset``; negative: later, for a sound system that is itself late). A file's blocks are read and
@@ -26,7 +26,6 @@ import heapq
 import itertools
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -45,39 +44,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0      # seconds between attempts to (re)open a device, doubling
 STALL_SECONDS = 2.0                     # an open stream that delivers nothing this long is reopened
-QUEUE_SECONDS = 2.0                     # blocks buffered between the callback and the analysis
-_portaudio = threading.Lock()           # PortAudio's device list is process-wide: one rescan at a time
-_open_streams = 0
 
 Tap = Callable[[FeatureFrame], None]
-
-
-def list_devices() -> list[str]:
-    """Input devices as ``index: name (host API, channels, default rate)``; empty where there are none."""
-    import sounddevice as sd
-    lines = []
-    apis = sd.query_hostapis()
-    for index, device in enumerate(sd.query_devices()):          # type: ignore[arg-type]
-        if device["max_input_channels"] > 0:
-            api = apis[device["hostapi"]]["name"]                 # type: ignore[index, call-overload]
-            lines.append(f"{index}: {device['name']} ({api}, {device['max_input_channels']} in, "
-                         f"{device['default_samplerate']:.0f} Hz)")
-    return lines
-
-
-def _rescan() -> None:
-    """Restart PortAudio so that its device list is current (only while no stream of ours is open)."""
-    import sounddevice as sd
-    with _portaudio:
-        if _open_streams == 0:
-            sd._terminate()
-            sd._initialize()
-
-
-def _stream_opened(delta: int) -> None:
-    global _open_streams
-    with _portaudio:
-        _open_streams += delta
 
 
 class _Schedule:
@@ -184,7 +152,8 @@ class _AudioController(Controller):
 
 
 class AudioInput(_AudioController):
-    """A sounddevice input stream (``device`` by name or index; None: the system's default input)."""
+    """A sounddevice input stream (``device`` by name or index; None: the system's default input), opened and
+    analysed in its own process (controllers.audio.device_process), restarted with backoff when it fails."""
 
     def __init__(self,
                  device: str | int | None = None,   # a part of the device's name, or its index
@@ -193,90 +162,105 @@ class AudioInput(_AudioController):
                  block: int = 1024,                 # frames per callback
                  settings: dict[str, Any] | None = None,   # analysis options (bands, adapt, attack, ...)
                  offset: float = 0.0,               # seconds earlier (> 0 impossible live: treated as 0)
-                 tap: Tap | None = None,
                  ) -> None:
-        super().__init__(settings, min(offset, 0.0), tap)
+        super().__init__(settings, min(offset, 0.0), None)
         if offset > 0:
             log.warning("--av-offset %+.0f ms: a live input cannot be analysed before it is heard; "
                         "the picture reacts as soon as the analysis knows", offset * 1000)
         self.device, self.samplerate, self.channels, self.block = device, samplerate, channels, block
         self.restarts = 0
+        self.bpm = 0.0
+        self.problem_text: str | None = None       # the child's last word on why it stopped
+        self._child: Any = None
 
     def status(self) -> str:
         if self.problem:
             return f"audio: {self.problem}"
         if self.connected is None:
             return "audio: starting"
-        return f"audio: {self.connected}, {self.blocks} blocks, {self.onsets} onsets{self._tempo()}"
+        tempo = f", {self.bpm:.0f} BPM" if self.bpm else ""
+        return f"audio: {self.connected}, {self.blocks} blocks, {self.onsets} onsets{tempo}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        child = self._child
+        if child is not None and child.is_alive():
+            child.terminate()
+        super().stop()
 
     def _run(self) -> None:
         wait = RETRY_FIRST
-        first = True
         while not self._stop.is_set():
-            if not first:
-                _rescan()
-            first = False
-            try:
-                self._listen()
-                wait = RETRY_FIRST                  # it ran: the next failure starts the backoff again
-            except Exception as exc:                # PortAudioError, ValueError (no such device), OSError
-                self._report(_short(exc), retry=wait)
+            heard = self._listen()
+            if self._stop.is_set():
+                return
+            if heard:                               # it ran: the next failure starts the backoff again
+                wait = RETRY_FIRST
+            self._report(self.problem_text or "the input stopped", retry=wait)
             if self._stop.wait(wait):
                 return
             wait = min(wait * 2, RETRY_MAX)
             self.restarts += 1
 
-    def _listen(self) -> None:
-        """Open the stream and analyse until it stalls, fails or the controller stops."""
-        import sounddevice as sd
-        device = _find_input(self.device)
-        info = sd.query_devices(device, "input")
-        rate = int(self.samplerate or info["default_samplerate"])   # type: ignore[index, call-overload]
-        channels = max(1, min(self.channels, int(info["max_input_channels"])))   # type: ignore[index, call-overload]
-        blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=max(4, int(QUEUE_SECONDS * rate / self.block)))
-        dropped = [0]
-
-        def callback(indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
-            try:                                    # the audio thread: copy and go, never wait
-                blocks.put_nowait(indata.copy())
-            except queue.Full:
-                dropped[0] += 1
-
-        self.analyzer = AudioAnalyzer(self._settings(rate))
-        schedule = _Schedule()
-        stream = sd.InputStream(device=device, samplerate=rate, channels=channels, blocksize=self.block,
-                                dtype="float32", callback=callback)
-        _stream_opened(+1)
+    def _listen(self) -> bool:
+        """One child process: start it, post what it analyses, until it ends. True if any block came."""
+        import multiprocessing
+        from controllers.audio.device_process import run
         assert self._clock is not None and self._post is not None
+        context = multiprocessing.get_context("spawn")          # a fresh process: no torch, no GL, no threads
+        parent, child_end = context.Pipe(duplex=True)
+        child = context.Process(target=run, name="latentstage-audio", daemon=True,
+                                args=(child_end, self.device, self.samplerate, self.channels, self.block,
+                                      self.options))
+        self.problem_text = None
+        heard = False
+        schedule = _Schedule()
+        names: tuple[str, ...] = ()
         try:
-            stream.start()
-            self.connected = f"{info['name']} at {rate} Hz"           # type: ignore[index, call-overload]
-            self._report(None)
-            clock = self._clock
-            last_block = time.monotonic()
+            child.start()
+            self._child = child
+            child_end.close()
+            last = time.monotonic()
             while not self._stop.is_set():
-                try:
-                    data = blocks.get(timeout=min(0.1, max(0.001, schedule.next_due() - clock.now())))
-                except queue.Empty:
-                    schedule.post_due(clock.now(), self._post)
-                    if time.monotonic() - last_block > STALL_SECONDS:
-                        raise OSError(f"{info['name']}: no sound for {STALL_SECONDS:g} s")   # type: ignore[index, call-overload]
-                    continue
-                last_block = time.monotonic()
-                arrived = clock.now()
-                # Heard as it arrived (less the input's few ms); shown ``-offset`` later (offset <= 0 here).
-                self._analyse(data, lambda frame: arrived - self.offset, schedule)
-                schedule.post_due(clock.now(), self._post)
+                wait = min(0.1, max(0.0, schedule.next_due() - self._clock.now()))
+                if parent.poll(wait):
+                    try:
+                        message = parent.recv()
+                    except (EOFError, OSError):
+                        break                          # the child ended (its error came first, if any)
+                    last = time.monotonic()
+                    if message[0] == "open":
+                        self.connected, names = str(message[1]), tuple(message[2])
+                        self._report(None)
+                    elif message[0] == "block":
+                        heard = True
+                        values, onset, beat = message[1], float(message[2]), bool(message[3])
+                        self.blocks += 1
+                        self.onsets += onset > 0
+                        self.beats += beat
+                        self.bpm = float(values[names.index("tempo")]) if "tempo" in names else 0.0
+                        due = self._clock.now() - self.offset
+                        schedule.add(due, frame_events(names, values, onset, beat, due))
+                    elif message[0] == "error":
+                        self.problem_text = str(message[1])
+                elif not child.is_alive() or time.monotonic() - last > 2 * STALL_SECONDS + 10:
+                    break                              # gone, or hung in a driver: replaced below
+                schedule.post_due(self._clock.now(), self._post)
         finally:
             try:
-                stream.abort()
-                stream.close()
-            except Exception:                       # a device that vanished fails its own close
-                log.debug("audio: closing the stream failed", exc_info=True)
-            _stream_opened(-1)
-            schedule.clear()
-            if dropped[0]:
-                log.warning("audio: %d blocks dropped (the analysis fell behind)", dropped[0])
+                parent.send("stop")
+            except OSError:
+                pass
+            child.join(1.0)
+            if child.is_alive():
+                child.terminate()
+                child.join(2.0)
+            if child.is_alive():
+                child.kill()
+                child.join(2.0)
+            parent.close()
+            self._child = None
+        return heard
 
 
 class FilePlayback(_AudioController):
@@ -318,15 +302,11 @@ class FilePlayback(_AudioController):
         finally:
             self.finished.set()
 
-    def _open_output(self, info: AudioInfo) -> Any:
+    def _open_output(self, info: AudioInfo) -> _CallbackOutput | None:
         if not (self.play and self.realtime):
             return None
         try:
-            import sounddevice as sd
-            stream = sd.OutputStream(samplerate=info.samplerate, channels=min(info.channels, 2),
-                                     blocksize=self.block, dtype="float32")
-            stream.start()
-            return stream
+            return _CallbackOutput(info.samplerate, min(info.channels, 2), self.block)
         except Exception as exc:                    # no output device: analysed in silence, on the clock
             self._report(f"no sound output ({_short(exc)}); analysing in silence")
             return None
@@ -335,8 +315,6 @@ class FilePlayback(_AudioController):
         assert self._clock is not None and self._post is not None
         clock, post = self._clock, self._post
         stream = self._open_output(info)
-        if stream is not None:
-            _stream_opened(+1)
         latency = float(stream.latency) if stream is not None else 0.0     # write -> heard
         self.connected = f"{info.path} ({info.samplerate} Hz)" + ("" if stream is not None else ", silent")
         if self.problem is None or stream is not None:
@@ -374,19 +352,14 @@ class FilePlayback(_AudioController):
                 schedule.post_due(math.inf, post)
         finally:
             if stream is not None:
-                try:
-                    stream.abort()
-                    stream.close()
-                except Exception:
-                    log.debug("audio: closing the output failed", exc_info=True)
-                _stream_opened(-1)
+                stream.close()
 
     def _emit(self, data: np.ndarray, stream: Any, start: float, written: int, info: AudioInfo,
               schedule: _Schedule) -> None:
         """Play one block (or wait for its time on the clock) and post what is due by then."""
         assert self._clock is not None and self._post is not None
         if stream is not None:
-            stream.write(np.ascontiguousarray(data[:, :2]))       # blocks until the output has room
+            stream.write(data)                                    # waits while the output is full
         elif self.realtime:
             due = start + (written + len(data)) / info.samplerate
             while not self._stop.is_set() and (delay := due - self._clock.now()) > 0:
@@ -395,34 +368,48 @@ class FilePlayback(_AudioController):
         schedule.post_due(self._clock.now() if self.realtime else math.inf, self._post)
 
 
-def _find_input(device: str | int | None) -> int | None:
-    """The device index for a name part or an index (None: the default input); ValueError naming the
-    inputs there are."""
-    import sounddevice as sd
-    if device is None:
-        default = sd.default.device[0]
-        if default is None or default < 0:
-            raise ValueError("no audio input device here" + _inputs_hint())
-        return None
-    devices = sd.query_devices()
-    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
-        index = int(device)
-        if not 0 <= index < len(devices) or devices[index]["max_input_channels"] < 1:   # type: ignore[index, call-overload]
-            raise ValueError(f"no audio input device {index}" + _inputs_hint())
-        return index
-    matches = [i for i, d in enumerate(devices)                                        # type: ignore[arg-type]
-               if d["max_input_channels"] > 0 and device.lower() in str(d["name"]).lower()]
-    if not matches:
-        raise ValueError(f"no audio input device named like {device[:60]!r}" + _inputs_hint())
-    return matches[0]
+class _CallbackOutput:
+    """A sounddevice output in callback mode, fed from a short queue (PortAudio's blocking ``write`` corrupts
+    the heap on JACK here): :meth:`write` waits while the queue is full, so the reader is paced by the sound
+    card; the callback plays silence when the queue runs dry (a late reader is a gap, never a glitch loop)."""
 
+    DEPTH = 4                                   # blocks queued ahead of the sound card
 
-def _inputs_hint() -> str:
-    try:
-        found = list_devices()
-    except Exception:
-        found = []
-    return f"; inputs here: {'; '.join(found)[:300]}" if found else "; this machine lists none"
+    def __init__(self, samplerate: int, channels: int, block: int) -> None:
+        import queue
+
+        import sounddevice as sd
+        self.channels, self.block = channels, block
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=self.DEPTH)
+        self._stream = sd.OutputStream(samplerate=samplerate, channels=channels, blocksize=block,
+                                       dtype="float32", callback=self._callback)
+        self._stream.start()
+        self.latency = float(self._stream.latency)   # type: ignore[arg-type]
+
+    def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        try:
+            data = self._queue.get_nowait()
+        except Exception:                       # queue.Empty: silence this period
+            outdata.fill(0)
+            return
+        n = min(frames, len(data))
+        outdata[:n] = data[:n, :self.channels]
+        outdata[n:] = 0
+
+    def write(self, data: np.ndarray) -> None:
+        """Queue one block; TimeoutError if the output has stopped taking blocks."""
+        import queue
+        try:
+            self._queue.put(np.ascontiguousarray(data, dtype=np.float32), timeout=2.0)
+        except queue.Full:
+            raise TimeoutError("the sound output stopped taking blocks") from None
+
+    def close(self) -> None:
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception:                       # a device that vanished fails its own close
+            log.debug("audio: closing the output failed", exc_info=True)
 
 
 def _short(exc: BaseException) -> str:
