@@ -432,8 +432,8 @@ def write_features(args: argparse.Namespace) -> int:
         options = dict(audio.get("analysis", {})) if isinstance(audio, dict) else {}
     try:
         info = probe(args.audio)
-        count = args.frames if args.frames is not None else \
-            (math.ceil(args.duration * args.fps) if args.duration is not None else None)
+        seconds = args.duration if args.duration is not None else info.duration     # as many rows as a render has
+        count = args.frames if args.frames is not None else max(1, math.ceil(seconds * args.fps - 1e-9))
         frames = per_video_frame(analyse_file(info, AnalysisSettings(samplerate=info.samplerate, **options),
                                               args.audio_block or 1024),
                                  args.fps, (args.av_offset or 0.0) / 1000.0, count=count)

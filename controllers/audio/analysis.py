@@ -58,9 +58,9 @@ MAX_BANDS = 16
 MIN_SAMPLERATE, MAX_SAMPLERATE = 8_000, 192_000
 # Latency from a sound to the feature that reacts to it (median, ms, 48 kHz, measured by tests/controllers/
 # audio/test_analysis.py and bench/audio.py; the README's table): an onset is decided one hop after its peak;
-# aubio's beats are predicted, so they come on time once the tempo is locked; continuous features are the
-# window's centre plus their smoothing.
-LATENCY_MS = {"onset": 17.0, "beat": 5.0, "rms": 16.0, "band": 16.0, "chroma": 16.0}
+# aubio's beats are predicted, so they come on time once the tempo is locked; continuous features: the time
+# to half their rise after a tone starts (chroma's window is four times as long).
+LATENCY_MS = {"onset": 17.0, "beat": 3.0, "rms": 5.0, "band": 5.0, "chroma": 16.0}
 DEFAULT_AV_OFFSET = LATENCY_MS["onset"] / 1000.0    # a render moves the features this much earlier by default
 
 

@@ -171,7 +171,7 @@ def test_video_frames_of_a_live_run_and_a_render_see_the_same_hops(tmp_path):
     x, _ = click_track(120.0, 3.0)
     path = write_wav(str(tmp_path / "c.wav"), x)
     frames = list(analyse_file(probe(path)))
-    video = list(per_video_frame(iter(frames), 30.0))
+    video = list(per_video_frame(iter(frames), 30.0, count=90))      # 3 s at 30 fps, as a render has
     assert len(video) == 90
     for v in video[1:]:          # each frame sees the newest hop analysed by its time
         newest = [f for f in frames if f.time <= v.time + 1e-9][-1]

@@ -1,0 +1,125 @@
+"""Offline renders with sound: the features on the video's clock, the gestures moving the picture, an AAC track
+of the right length (read back with PyAV), and --features CSV/PNG from the command line."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from tests.controllers.audio_signals import click_track, tone, write_wav
+
+SHOW = """format: 1
+name: audio test
+model: default
+autostart: true
+walk: {seeds: 0-3, seconds_per_keyframe: 30}
+parameters: {initial: {walk.speed: 0.0, gen.psi: 0.7}}
+inputs:
+  audio:
+    file: track.wav
+    react:
+      pulse: {direction: sefa0, amount: 0.5, attack: 0.0, decay: 0.2}
+%s
+cues:
+  - {id: a, actions: [{fade: {param: crossfade.amount, to: 0, time: 0}}]}
+"""
+
+
+def launch(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def frames_of(path: str) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame.astype(np.int16))
+
+
+def test_a_show_rendered_with_a_track_reacts_on_the_clicks_and_carries_the_sound(tmp_path):
+    import av
+    x, clicks = click_track(60.0, 4.0, start=0.5)              # a click at 0.5, 1.5, 2.5, 3.5 s
+    write_wav(str(tmp_path / "track.wav"), x)
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW % "", encoding="utf-8")
+    out = str(tmp_path / "out.mp4")
+    done = launch(str(show), "--render", out, "--size", "64x64", "--fps", "10", "--quiet")
+    assert done.returncode == 0, done.stderr
+    with av.open(out) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        assert float(audio.duration * audio.time_base) == pytest.approx(4.0, abs=0.05)
+        assert float(video.duration * video.time_base) == pytest.approx(4.0, abs=0.11)   # the track's length
+        assert video.frames == 40
+    frames = frames_of(out)
+    motion = np.array([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])])   # the walk itself stands still
+    kicks = np.flatnonzero(motion > 0.5 * motion.max()) + 1     # the frames where the picture jumped ...
+    assert len(kicks) == 4 and all(0 <= k - 10 * c <= 1 for k, c in zip(kicks, clicks)), motion.round(2)
+    assert motion[:4].max() == 0                               # ... and before the first click, nothing moved
+    again = str(tmp_path / "again.mp4")
+    assert launch(str(show), "--render", again, "--size", "64x64", "--fps", "10", "--quiet").returncode == 0
+    assert all(np.array_equal(a, b) for a, b in zip(frames, frames_of(again)))       # deterministic
+
+
+def test_a_plain_walk_renders_with_a_sound_track_longer_than_the_video(tmp_path):
+    import av
+    write_wav(str(tmp_path / "t.wav"), tone(220.0, 3.0))
+    out = str(tmp_path / "walk.mp4")
+    done = launch("--audio", str(tmp_path / "t.wav"), "--render", out, "--size", "32x32", "--duration", "1.5",
+                  "--quiet", "--av-offset", "0")
+    assert done.returncode == 0, done.stderr
+    with av.open(out) as container:
+        audio = container.streams.audio[0]
+        assert float(audio.duration * audio.time_base) == pytest.approx(1.5, abs=0.05)
+        samples = np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio)])
+        assert np.sqrt(np.mean(samples ** 2)) > 0.1                                  # the tone, not silence
+
+
+def test_features_as_csv_and_png_from_the_command_line(tmp_path):
+    x, clicks = click_track(120.0, 6.0, drone=0.05)
+    track = write_wav(str(tmp_path / "c.wav"), x)
+    table = str(tmp_path / "f.csv")
+    done = launch("--audio", track, "--features", table, "--fps", "30")
+    assert done.returncode == 0, done.stderr
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 180
+    assert list(rows[0])[:6] == ["time", "rms", "onset_strength", "onset", "beat", "tempo"]
+    assert {"band_bass", "band_mid", "band_high", "chroma_c", "chroma_b"} <= set(rows[0])
+    onsets = [float(r["time"]) for r in rows if r["onset"] == "1" and float(r["time"]) > 0.2]
+    assert len(onsets) == len(clicks) and all(abs(o - c) <= 1 / 30 + 1e-6 for o, c in zip(onsets, clicks))
+    assert all(r["beat"] in ("0", "1") for r in rows) and any(r["beat"] == "1" for r in rows)
+    assert abs(float(rows[-1]["tempo"]) - 120) < 2.4
+    picture = str(tmp_path / "f.png")
+    assert launch("--audio", track, "--features", picture).returncode == 0
+    image = cv2.imread(picture)
+    assert image is not None and image.shape[1] > 800 and image.std() > 20
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--features", "x.csv"], ["--features needs --audio"]),
+    (["--audio", "missing.wav", "--features", "x.csv"], ["missing.wav", "no such audio file"]),
+    (["--audio", "README.md", "--features", "x.csv"], ["expected an audio file"]),
+    (["--audio", "{fake}", "--render", "x.mp4"], ["not an audio file"]),
+    (["--audio-in", "default", "--render", "x.mp4"], ["--audio-in is a live input"]),
+    (["--audio", "{fake}", "--audio-in", "default", "--headless"], ["one source of sound"]),
+])
+def test_bad_audio_arguments_end_with_one_line(tmp_path, args, words):
+    fake = tmp_path / "fake.wav"
+    fake.write_bytes(b"RIFF" + os.urandom(200))
+    done = launch(*[a.replace("{fake}", str(fake)).replace("x.", str(tmp_path / "x.")) for a in args], timeout=120)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), done.stderr
