@@ -505,7 +505,7 @@ class Session:
             ctx.release()
         path = self.audio_file()
         if path is not None and isinstance(output, str):
-            from engine.video import OutputError, check_output_path, mux_audio
+            from engine.video import check_output_path, mux_audio
             if check_output_path(output) == "video":
                 mux_audio(output, path, total / settings.fps)
             else:
