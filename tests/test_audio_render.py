@@ -123,3 +123,24 @@ def test_bad_audio_arguments_end_with_one_line(tmp_path, args, words):
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and all(w in lines[0] for w in words), done.stderr
+
+
+def test_chroma_keyframes_and_beat_triggers_steer_a_render(tmp_path):
+    """The chroma gesture and a seed step every two beats, through the frame loop a live run uses."""
+    x, _ = click_track(120.0, 6.0, drone=0.2)                  # clicks over an A drone
+    write_wav(str(tmp_path / "track.wav"), x)
+    react = ("      chroma: {seeds: [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21], amount: 1.0}\n"
+             "      beat: {every: 2, do: seed, seeds: [40, 41], seconds: 0.0}\n")
+    outputs = {}
+    for name, extra in (("plain", ""), ("steered", react)):
+        show = tmp_path / f"{name}.yaml"
+        show.write_text(SHOW % extra, encoding="utf-8")
+        outputs[name] = str(tmp_path / name / "%03d.png")        # exact pixels (no encoder in between)
+        done = launch(str(show), "--render", outputs[name], "--size", "32x32", "--fps", "10", "--quiet",
+                      "--av-offset", "0")                       # as live: nothing is known at t = 0
+        assert done.returncode == 0, done.stderr
+    plain, steered = ([cv2.imread(str(tmp_path / name / f"{i:03d}.png")).astype(np.int16) for i in range(60)]
+                      for name in ("plain", "steered"))
+    assert np.array_equal(plain[0], steered[0])                # nothing heard yet at t = 0
+    late = [np.abs(a - b).mean() for a, b in zip(plain[30:], steered[30:])]
+    assert min(late) > 1.0                                     # the chroma and the seed steps moved the picture
