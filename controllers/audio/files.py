@@ -5,8 +5,8 @@ package. A file is untrusted: :func:`probe` refuses what is not audio, a sample 
 than 32 channels or more than six hours, in one line naming the file; :func:`read_blocks` stops at the length
 the header declared, whatever the data goes on to say.
 
-    >>> info = probe("track.wav")                                   # doctest: +SKIP
-    >>> for block in read_blocks(info, 1024): ...                   # doctest: +SKIP
+    info = probe("track.wav")                  # AudioFileError in one line if it is not a usable track
+    for block in read_blocks(info, 1024): ...  # [1024, channels] float32
 """
 
 from __future__ import annotations
