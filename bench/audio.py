@@ -9,8 +9,11 @@
 2. Latency of each feature from the sound (offline, exact): an onset's decision after its click; a beat's
    after its click once the tempo is locked; loudness, a band and chroma: the time to half their final rise
    after a tone starts.
-3. Latency from a click in the input to the onset event in a 60 fps frame loop: a file played in real time
-   through controllers.audio.live.FilePlayback (paced by the clock), its events drained by a loop at 60 Hz.
+3. Latency from a click in the input to the onset event in a 60 fps frame loop, end to end through a real
+   device: a JACK server (dummy driver, 256-frame periods), an output stream in this process writing a click
+   every half second (its time taken in the callback that puts it into the JACK graph), connected to the
+   engine's AudioInput (its own process), whose events a loop at 60 Hz drains; for input blocks of 1024 and
+   256 frames. Without jackd, a file played in real time through FilePlayback stands in.
 Medians throughout.
 """
 
@@ -91,8 +94,8 @@ def latencies() -> dict[str, float]:
     return result
 
 
-def frame_loop_latency(seconds: float = 12.0) -> dict[str, float]:
-    """A click track played in real time (paced by the clock), its onset events drained by a 60 fps loop."""
+def frame_loop_latency(seconds: float = 12.0) -> dict[str, float | str]:
+    """Without a JACK server: a click track played in real time (paced by the clock) through FilePlayback."""
     import soundfile
 
     from controllers.audio.live import FilePlayback
@@ -112,27 +115,121 @@ def frame_loop_latency(seconds: float = 12.0) -> dict[str, float]:
             seen.extend(now for e in queue.drain() if e.key == "audio.onset")
             time.sleep(max(0.0, 1 / 60 - (clock.now() - now)))
         playback.stop()
-    heard = start + times
-    late = [min((s - h for s in seen if s >= h), default=np.nan) for h in heard]
-    return {"click_to_frame_ms": float(np.nanmedian(late) * 1000), "click_to_frame_max_ms": float(np.nanmax(late) * 1000),
-            "onsets": float(len(seen)), "clicks": float(len(times))}
+    return _late(seen, list(start + times), "file played, paced by the clock")
+
+
+def _late(seen: list[float], clicks_at: list[float], path: str) -> dict[str, float | str]:
+    late = [min((s - c for s in seen if s >= c), default=np.nan) for c in clicks_at]
+    return {"path": path, "click_to_frame_ms": float(np.nanmedian(late) * 1000),
+            "click_to_frame_max_ms": float(np.nanmax(late) * 1000), "onsets": float(len(seen)),
+            "clicks": float(len(clicks_at))}
+
+
+def device_latency(block: int, seconds: float = 10.0) -> dict[str, float | str] | None:
+    """End to end through JACK (see the module docstring); None where there is no jackd."""
+    import shutil
+    import subprocess
+    if shutil.which("jackd") is None:
+        return None
+    name = f"latentstage-bench-{os.getpid() % 1000}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    server = subprocess.Popen(["jackd", "-n", name, "-S", "--no-realtime", "-d", "dummy", "-r", str(SR), "-p",
+                               "256"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    try:
+        subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, timeout=20, check=True)
+        os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+        return _through_jack(block, seconds, env)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.terminate()
+        server.wait(10)
+
+
+def _through_jack(block: int, seconds: float, env: dict[str, str]) -> dict[str, float | str]:
+    import re
+    import subprocess
+
+    import sounddevice as sd
+
+    from controllers.audio.live import AudioInput
+    from engine.clock import WallClock
+    from engine.inputs import EventQueue
+    sd._terminate()
+    sd._initialize()                                   # PortAudio on this server
+    clock, queue = WallClock(), EventQueue()
+    clicks_at: list[float] = []
+    n = np.arange(480)
+    click = (0.8 * np.sin(2 * np.pi * 1000 * n / SR) * np.exp(-n / 80)).astype(np.float32)
+    state = {"next": 1.0, "left": np.zeros(0, np.float32)}
+
+    def play(outdata: np.ndarray, frames: int, timing: object, status: object) -> None:
+        outdata.fill(0)
+        left = state["left"]
+        if len(left):                                  # type: ignore[arg-type]
+            k = min(frames, len(left))                 # type: ignore[arg-type]
+            outdata[:k, 0] = left[:k]                  # type: ignore[index]
+            state["left"] = left[k:]                   # type: ignore[index]
+        elif clock.now() >= state["next"]:             # type: ignore[operator]
+            clicks_at.append(clock.now())              # into the JACK graph this period
+            outdata[:min(frames, 480), 0] = click[:frames]
+            state["left"] = click[frames:]
+            state["next"] = state["next"] + 0.5        # type: ignore[operator]
+
+    audio = AudioInput(device="system", samplerate=SR, block=block)
+    output = sd.OutputStream(samplerate=SR, channels=1, blocksize=256, dtype="float32", callback=play)
+    try:
+        audio.start(queue.post, clock)
+        output.start()
+        deadline = time.monotonic() + 20
+        ports: list[str] = []
+        while time.monotonic() < deadline and len(ports) < 2:
+            listed = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True).stdout.split()
+            ports = [p for p in listed if re.fullmatch(r"PortAudio(-\d+)?:(in|out)_0", p)]
+            time.sleep(0.1)
+        source = next(p for p in ports if p.endswith("out_0"))
+        target = next(p for p in ports if p.endswith("in_0"))
+        subprocess.run(["jack_connect", source, target], env=env, check=True)
+        clicks_at.clear()
+        state["next"] = clock.now() + 1.0
+        seen: list[float] = []
+        end = clock.now() + seconds
+        while clock.now() < end:                       # the frame loop: drain once a frame
+            now = clock.now()
+            seen.extend(now for e in queue.drain() if e.key == "audio.onset")
+            time.sleep(max(0.0, 1 / 60 - (clock.now() - now)))
+    finally:
+        output.stop()
+        output.close()
+        audio.stop()
+        sd._terminate()                                # before the server goes (PortAudio's JACK API aborts
+        os.environ["JACK_DEFAULT_SERVER"] = "latentstage-none"   # a process that shuts it down after that)
+        sd._initialize()
+    return _late(seen, clicks_at[:-1], f"JACK, input blocks of {block}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    figures = {"cost": cost(), "latency": latencies(), "frame_loop": frame_loop_latency()}
+    loops = [d for d in (device_latency(BLOCK), device_latency(256)) if d is not None] or [frame_loop_latency()]
+    figures = {"cost": cost(), "latency": latencies(), "frame_loop": loops}
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    c, lat, loop = figures["cost"], figures["latency"], figures["frame_loop"]
+    c, lat = figures["cost"], figures["latency"]
     print(f"analysis per {BLOCK}-frame block at {SR} Hz: {c['analysis_ms']:.3f} ms = {c['share_of_block']:.1%} of the "
           f"block's {c['block_ms']:.1f} ms (goal < 10 %); {c['analysis_over_fft']:.0f}x a bare FFT of it "
           f"({c['fft_ms'] * 1000:.0f} µs)")
     print("feature latency from the sound (median): " + ", ".join(f"{k[:-3]} {v:.1f} ms" for k, v in lat.items()))
-    print(f"click -> onset event in a 60 fps frame loop: median {loop['click_to_frame_ms']:.1f} ms, max "
-          f"{loop['click_to_frame_max_ms']:.1f} ms ({loop['onsets']:.0f} onsets for {loop['clicks']:.0f} clicks)")
+    for loop in loops:
+        print(f"click -> onset event in a 60 fps frame loop ({loop['path']}): median {loop['click_to_frame_ms']:.1f} "
+              f"ms, max {loop['click_to_frame_max_ms']:.1f} ms ({loop['onsets']:.0f} onsets for "
+              f"{loop['clicks']:.0f} clicks)")
     return 0
 
 

@@ -176,3 +176,19 @@ def test_video_frames_of_a_live_run_and_a_render_see_the_same_hops(tmp_path):
     for v in video[1:]:          # each frame sees the newest hop analysed by its time
         newest = [f for f in frames if f.time <= v.time + 1e-9][-1]
         assert np.array_equal(v.values, newest.values)
+
+
+def test_a_looping_file_goes_round_and_the_analysis_clock_runs_on(tmp_path):
+    x, _ = click_track(120.0, 1.0, start=0.2)
+    path = write_wav(str(tmp_path / "loop.wav"), x)
+    frames: list = []
+    playback = FilePlayback(path, loop=True, realtime=False, tap=frames.append)
+    playback.start(lambda event: None, WallClock())
+    try:
+        wait_for(lambda: len(frames) > 3 * 94, 20, "three passes")
+    finally:
+        playback.stop()
+    times = [f.time for f in frames]
+    assert times == sorted(times) and times[-1] > 3.0       # one stream, on after each pass
+    onsets = [f.time for f in frames if f.onset]
+    assert len(onsets) >= 5                                 # the clicks of every pass
