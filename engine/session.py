@@ -472,7 +472,8 @@ class Session:
                          + list(replay.events if replay is not None else ()), key=lambda e: e.time)
         shows = sorted(replay.shows if replay is not None else (), key=lambda r: r[0])
         shaders = sorted(replay.shaders if replay is not None else (), key=lambda r: r[0])
-        audio = self._audio_frames(settings.fps, total)
+        # A replay's events already hold the features its live run heard: its --audio is only the sound track.
+        audio = self._audio_frames(settings.fps, total) if replay is None else None
 
         def produce(i: int, t: float) -> Any:
             clock.frame = i
