@@ -432,13 +432,17 @@ def write_features(args: argparse.Namespace) -> int:
         options = dict(audio.get("analysis", {})) if isinstance(audio, dict) else {}
     try:
         info = probe(args.audio)
+        from engine.render import RenderError, RenderSettings
         seconds = args.duration if args.duration is not None else info.duration     # as many rows as a render has
-        count = args.frames if args.frames is not None else max(1, math.ceil(seconds * args.fps - 1e-9))
+        try:
+            count = RenderSettings(fps=args.fps, duration=seconds, frames=args.frames).frame_count(seconds)
+        except RenderError as exc:
+            raise CliError(f"--features: {exc}") from None
         frames = per_video_frame(analyse_file(info, AnalysisSettings(samplerate=info.samplerate, **options),
                                               args.audio_block or 1024),
                                  args.fps, (args.av_offset or 0.0) / 1000.0, count=count)
         written = write_csv(out, frames) if out.lower().endswith(".csv") else \
-            plot(out, frames, title=os.path.basename(args.audio))
+            plot(out, frames, count, title=os.path.basename(args.audio))
     except AudioFileError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -478,8 +478,9 @@ class Session:
         def produce(i: int, t: float) -> Any:
             clock.frame = i
             if audio is not None:                # what the live analysis would have posted by this frame
-                heard = next(audio)
-                for event in frame_events(heard.names, heard.values, heard.onset, heard.beat, t):
+                heard = next(audio)              # only a frame that got a new hop posts its values: after
+                values = heard.values if heard.fresh else None      # the track, its sources go stale
+                for event in frame_events(heard.names, values, heard.onset, heard.beat, t):
                     engine.post(event)
             # Live, a reload recorded at engine time T was taken after that frame's draw: here, from the next.
             while shows and shows[0][0] < t - 1e-9 and engine.runner is not None:

@@ -170,21 +170,26 @@ def mux_audio(video: str, audio: str, seconds: float, bitrate: str = "192k") -> 
     import imageio_ffmpeg
     if not (math.isfinite(seconds) and seconds > 0):
         raise OutputError(f"{video}: cannot add a sound track of {seconds} s")
-    root, extension = os.path.splitext(video)
-    partial = f"{root}.muxing{extension}"
+    import tempfile
+    folder, name = os.path.split(os.path.abspath(video))
+    handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=os.path.splitext(name)[1], dir=folder)
+    os.close(handle)                            # a name of our own beside the video (ffmpeg writes it)
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin", "-i", video, "-i", audio,
                "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", bitrate, "-ac", "2",
                "-af", "apad", "-t", f"{seconds:.6f}", "-movflags", "+faststart", partial]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=max(120.0, seconds * 2))
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise OutputError(f"{video}: adding the sound track failed ({exc})") from None
-    if done.returncode != 0:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=max(120.0, seconds * 2))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OutputError(f"{video}: adding the sound track failed ({exc})") from None
+        if done.returncode != 0:
+            reason = next((line for line in done.stderr.splitlines() if line.strip()),
+                          f"ffmpeg exit {done.returncode}")
+            raise OutputError(f"{video}: adding the sound track from {audio} failed ({reason[:200]})")
+        os.replace(partial, video)
+    finally:
         if os.path.exists(partial):
             os.remove(partial)
-        reason = next((line for line in done.stderr.splitlines() if line.strip()), f"ffmpeg exit {done.returncode}")
-        raise OutputError(f"{video}: adding the sound track from {audio} failed ({reason[:200]})")
-    os.replace(partial, video)
 
 
 def fit_frame(frame: np.ndarray, size: tuple[int, int], mode: str = "fill") -> np.ndarray:

@@ -144,3 +144,27 @@ def test_chroma_keyframes_and_beat_triggers_steer_a_render(tmp_path):
     assert np.array_equal(plain[0], steered[0])                # nothing heard yet at t = 0
     late = [np.abs(a - b).mean() for a, b in zip(plain[30:], steered[30:])]
     assert min(late) > 1.0                                     # the chroma and the seed steps moved the picture
+
+
+def test_after_the_track_ends_the_sources_go_stale_and_the_walk_is_handed_back(tmp_path):
+    """As live: when the sound stops, motion fades out (stale 1 s, fade 1 s) and the still walk stays still."""
+    from tests.controllers.audio_signals import wobble
+    write_wav(str(tmp_path / "track.wav"), wobble(2.0, -20))
+    show = tmp_path / "show.yaml"
+    show.write_text((SHOW % "      motion: {amount: 0.5}\n").replace("pulse: {direction: sefa0, amount: 0.5, attack:"
+                                                                     " 0.0, decay: 0.2}", "pulse: {direction: "
+                                                                     "sefa0, amount: 0.0}"), encoding="utf-8")
+    pattern = str(tmp_path / "frames" / "%03d.png")
+    done = launch(str(show), "--render", pattern, "--size", "32x32", "--fps", "10", "--duration", "6", "--quiet")
+    assert done.returncode == 0, done.stderr
+    frames = [cv2.imread(str(tmp_path / "frames" / f"{i:03d}.png")).astype(np.int16) for i in range(60)]
+    moving = [np.abs(b - a).mean() for a, b in zip(frames[5:20], frames[6:21])]
+    still = [np.abs(b - a).mean() for a, b in zip(frames[45:59], frames[46:60])]
+    assert min(moving) > 0 and max(still) == 0, (moving, still)
+
+
+def test_features_for_an_absurd_length_are_refused_before_anything_is_written(tmp_path):
+    track = write_wav(str(tmp_path / "t.wav"), tone(440.0, 1.0))
+    done = launch("--audio", track, "--features", str(tmp_path / "f.csv"), "--duration", "1e9", "--fps", "240")
+    assert done.returncode == 1 and "error: --features: a render of" in done.stderr
+    assert not (tmp_path / "f.csv").exists()

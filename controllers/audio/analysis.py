@@ -26,7 +26,8 @@ Every normalised feature has an **adaptive range**: a minimum and a maximum that
 relax towards the signal with a half-life of ``adapt`` seconds (the rule of controllers.conditioning's
 ``learn: {adaptive: ...}``), widened to a minimum span around their middle so a steady signal reads 0.5, not
 noise blown up to full scale. Then each is smoothed by an attack/release follower. Below ``gate_db`` the input
-counts as silence: no onsets, no beats, loudness-like features at their floor, chroma 0.
+counts as silence: no onsets, no beats, the normalised features and chroma at 0, and the adaptive ranges
+frozen as the sound left them (a pause does not rescale what follows).
 
     >>> import numpy as np
     >>> analyzer = AudioAnalyzer(AnalysisSettings(samplerate=48_000))
@@ -57,7 +58,7 @@ TOP_DB = 50.0              # mel bands more than this below the frame's loudest 
 MAX_BANDS = 16
 MIN_SAMPLERATE, MAX_SAMPLERATE = 8_000, 192_000
 # Latency from a sound to the feature that reacts to it (median, ms, 48 kHz, measured by tests/controllers/
-# audio/test_analysis.py and bench/audio.py; the README's table): an onset is decided one hop after its peak;
+# test_audio_analysis.py and bench/audio.py; the README's table): an onset is decided one hop after its peak;
 # aubio's beats are predicted, so they come on time once the tempo is locked; continuous features: the time
 # to half their rise after a tone starts (chroma's window is four times as long).
 LATENCY_MS = {"onset": 17.0, "beat": 3.0, "rms": 5.0, "band": 5.0, "chroma": 16.0}
@@ -252,18 +253,15 @@ class AudioAnalyzer:
         total = float(power.sum())
         centroid_hz = float(self.freqs @ power / total) if total > 0 and not silent else 0.0
         centroid = math.log2(max(centroid_hz, 20.0) / 20.0)                  # octaves above 20 Hz
-        floor = s.gate_db
-        bands_db = np.maximum(10.0 * np.log10(self.band_masks @ power / self.n_fft + 1e-12), floor)
-        if silent:
-            bands_db[:] = floor
-        scaled = self._range.scale(np.concatenate([[max(loudness, floor), centroid], bands_db]), self.dt)
+        bands_db = np.maximum(10.0 * np.log10(self.band_masks @ power / self.n_fft + 1e-12), s.gate_db)
+        # Silence teaches the ranges nothing: they stay as the sound left them (a pause in the music, or
+        # between two tracks, does not rescale what follows), and the features read their floor.
+        scaled = np.zeros(2 + len(s.bands)) if silent else \
+            self._range.scale(np.concatenate([[loudness, centroid], bands_db]), self.dt)
         # Both fluxes are normalised by their own running peak (a ratio: no unit to learn a range in).
         self._flux_peak = np.maximum(np.maximum(self._flux_peak * self._peak_decay, [envelope, flux]),
                                      self._flux_floor)
         fluxes = np.array([envelope, flux]) / self._flux_peak
-        if silent:
-            scaled[0] = 0.0
-            scaled[2:] = 0.0
         chroma = self.chroma @ np.abs(np.fft.rfft(self._buffer * self.chroma_window)) ** 2
         peak = float(chroma.max())
         chroma = chroma / peak if peak > 0 and not silent else np.zeros(12)

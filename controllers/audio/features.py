@@ -36,12 +36,14 @@ class FrameFeatures:
     onset: float = 0.0          # 0: none; else the strongest onset's strength (0..1]
     beat: bool = False
     peak: float = 0.0
+    fresh: bool = False         # a hop was analysed since the previous frame (live, its block was posted)
 
 
 def per_video_frame(frames: Iterable[FeatureFrame], fps: float, offset: float = 0.0,
                     count: int | None = None) -> Iterator[FrameFeatures]:
-    """Video frames 0, 1, … at ``i / fps`` until the hops run out (or ``count`` frames, holding the last values
-    and no events after the audio ends)."""
+    """Video frames 0, 1, … at ``i / fps`` until the hops run out (or ``count`` frames: after the audio ends
+    they hold its last values, never ``fresh``, so a render stops posting them and its sources go stale
+    as a live run's do)."""
     if not (math.isfinite(fps) and fps > 0 and math.isfinite(offset)):
         raise ValueError(f"expected fps > 0 and a finite offset, got {fps}, {offset}")
     hops = iter(frames)
@@ -53,15 +55,15 @@ def per_video_frame(frames: Iterable[FeatureFrame], fps: float, offset: float = 
         if ahead is None and count is None:
             return
         t = i / fps
-        onset, beat, peak = 0.0, False, 0.0
+        onset, beat, peak, fresh = 0.0, False, 0.0, False
         while ahead is not None and ahead.time - offset <= t + 1e-9:
-            values = ahead.values
+            values, fresh = ahead.values, True
             if ahead.onset:
                 onset = max(onset, ahead.onset_strength, 1e-3)
             beat = beat or ahead.beat
             peak = max(peak, ahead.peak)
             ahead = next(hops, None)
-        yield FrameFeatures(i, t, names, values, onset, beat, peak)
+        yield FrameFeatures(i, t, names, values, onset, beat, peak, fresh)
         i += 1
 
 
@@ -108,22 +110,28 @@ def _num(value: float | None) -> str:
     return "0" if value is None else f"{float(value):.6g}"
 
 
-def plot(path: str, frames: Iterable[FrameFeatures], title: str = "") -> int:
+PLOT_COLUMNS = 4000          # a plot's time axis holds at most this many points, whatever the track's length
+
+
+def plot(path: str, frames: Iterable[FrameFeatures], count: int, title: str = "") -> int:
     """A PNG of what the mappings will react to: the waveform with onsets, loudness and onset strength, the
-    beats with the tempo, the bands, and the chroma. Returns the frames plotted."""
+    beats with the tempo, the bands, and the chroma. ``count`` frames are expected; they are gathered into at
+    most :data:`PLOT_COLUMNS` columns as they come (means, and any onset or beat), so memory stays bounded.
+    Returns the frames plotted."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    items = list(frames)
-    if not items:
+    gathered = _Columns(max(1, min(count, PLOT_COLUMNS)), max(1, math.ceil(count / PLOT_COLUMNS)))
+    for frame in frames:
+        gathered.add(frame)
+    if gathered.table is None:
         raise ValueError("no frames to plot")
-    names = items[0].names
-    t = np.array([f.time for f in items])
-    table = np.array([f.values if f.values is not None else np.zeros(len(names)) for f in items])
+    used = gathered.filled > 0
+    names = gathered.names
+    table = gathered.table[used] / gathered.filled[used, None]
+    t, peaks = gathered.time[used], gathered.peak[used]
     column = {name: table[:, k] for k, name in enumerate(names)}
-    onsets = t[[f.onset > 0 for f in items]]
-    beats = t[[f.beat for f in items]]
-    peaks = np.array([f.peak for f in items])
+    onsets, beats = t[gathered.onset[used]], t[gathered.beat[used]]
     bands = [n for n in names if n.startswith("band.")]
     chroma = [n for n in names if n.startswith("chroma.")]
     figure, axes = plt.subplots(5, 1, figsize=(14, 10), sharex=True,
@@ -160,4 +168,30 @@ def plot(path: str, frames: Iterable[FrameFeatures], title: str = "") -> int:
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
-    return len(items)
+    return gathered.seen
+
+
+class _Columns:
+    """Frames gathered into a fixed number of plot columns as they stream past."""
+
+    def __init__(self, columns: int, per: int) -> None:
+        self.columns, self.per = columns, per
+        self.names: tuple[str, ...] = ()
+        self.table: np.ndarray | None = None
+        self.filled, self.time, self.peak = np.zeros(columns), np.zeros(columns), np.zeros(columns)
+        self.onset, self.beat = np.zeros(columns, bool), np.zeros(columns, bool)
+        self.seen = 0
+
+    def add(self, frame: FrameFeatures) -> None:
+        if self.table is None:
+            self.names = frame.names
+            self.table = np.zeros((self.columns, len(frame.names)))
+        c = min(frame.index // self.per, self.columns - 1)
+        if frame.values is not None:
+            self.table[c] += frame.values
+        self.filled[c] += 1
+        self.time[c] = frame.time
+        self.peak[c] = max(self.peak[c], frame.peak)
+        self.onset[c] |= frame.onset > 0
+        self.beat[c] |= frame.beat
+        self.seen += 1

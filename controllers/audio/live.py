@@ -1,14 +1,16 @@
 """Live audio: an input device (sounddevice), or a file played out loud for rehearsal, analysed as it goes.
 
-Both controllers run the analysis of controllers.audio.analysis on their own thread (never in the audio
-callback, which only copies the block) and post what it finds as ``audio.*`` sources and ``audio.onset`` /
-``audio.beat`` pulses (controllers.audio.features.frame_events: the same events an offline render routes).
+Both run the analysis of controllers.audio.analysis away from the audio callback (which only copies a
+block): the input in its own process, playback on its own thread. They post what it finds as ``audio.*``
+sources and ``audio.onset`` / ``audio.beat`` pulses (controllers.audio.features.frame_events: the same events
+an offline render routes).
 
     AudioInput(device="USB Audio", samplerate=48000)        # --audio-in "USB Audio"
     FilePlayback("track.flac", loop=True)                   # --audio track.flac (live: played, and analysed)
 
-Faults never stop the show: a device that is missing, fails to open or stops delivering blocks is reported
-(log, HUD status) and opened again, after 1, 2, 4 … up to 30 seconds; meanwhile the sources go stale and the
+Faults never stop the show: an input device that is missing, fails to open or stops delivering blocks is
+reported (log, HUD status) and opened again, after 1, 2, 4 … up to 30 seconds (an output that stops taking
+blocks is reported and the file goes on, analysed in silence on the clock); meanwhile the sources go stale and the
 modulations hand the picture back to the autonomous walk (engine.sources). The input runs in its own process
 (controllers.audio.device_process): a driver that crashes takes only that process down, and each retry is a
 fresh PortAudio, so a device plugged in later (or a JACK server that came back) is found.
@@ -49,23 +51,24 @@ Tap = Callable[[FeatureFrame], None]
 
 
 class _Schedule:
-    """Events waiting for their engine time (an offset or a sound system's latency), posted in order."""
+    """Events waiting for their time, posted in order. Each batch has a key: an engine time, or (file
+    playback) a stream time that ``due`` turns into the engine time it is heard at, known only as it plays."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, list[InputEvent]]] = []
         self._order = itertools.count()
 
-    def add(self, due: float, events: list[InputEvent]) -> None:
+    def add(self, key: float, events: list[InputEvent]) -> None:
         if events:
-            heapq.heappush(self._heap, (due, next(self._order), events))
+            heapq.heappush(self._heap, (key, next(self._order), events))
 
-    def post_due(self, now: float, post: Post) -> None:
-        while self._heap and self._heap[0][0] <= now:
+    def post_due(self, now: float, post: Post, due: Callable[[float], float] = lambda key: key) -> None:
+        while self._heap and due(self._heap[0][0]) <= now:
             for event in heapq.heappop(self._heap)[2]:
                 post(event)
 
-    def next_due(self) -> float:
-        return self._heap[0][0] if self._heap else math.inf
+    def next_due(self, due: Callable[[float], float] = lambda key: key) -> float:
+        return due(self._heap[0][0]) if self._heap else math.inf
 
     def clear(self) -> None:
         self._heap.clear()
@@ -109,8 +112,10 @@ class _AudioController(Controller):
     def _run(self) -> None:
         raise NotImplementedError
 
-    def _analyse(self, data: np.ndarray, due: Callable[[FeatureFrame], float], schedule: _Schedule) -> None:
-        """Analyse one block; its newest values and every onset and beat go on ``schedule`` at their times."""
+    def _analyse(self, data: np.ndarray, key: Callable[[FeatureFrame], float], schedule: _Schedule,
+                 stamp: Callable[[float], float] = lambda key: key) -> None:
+        """Analyse one block; its newest values and every onset and beat go on ``schedule`` under ``key`` (the
+        events stamped with ``stamp(key)``, their engine time as far as it is known now)."""
         assert self.analyzer is not None
         frames = self.analyzer.process(data)
         self.blocks += 1
@@ -126,8 +131,8 @@ class _AudioController(Controller):
                 self.beats += 1
         if frames:
             last = frames[-1]
-            at = due(last)
-            schedule.add(at, frame_events(last.names, last.values, onset, beat, at))
+            at = key(last)
+            schedule.add(at, frame_events(last.names, last.values, onset, beat, stamp(at)))
 
     def _report(self, problem: str | None, retry: float | None = None) -> None:
         """A problem (or its end) for the HUD, logged once per change (a device that stays away for a week is
@@ -191,7 +196,11 @@ class AudioInput(_AudioController):
     def _run(self) -> None:
         wait = RETRY_FIRST
         while not self._stop.is_set():
-            heard = self._listen()
+            try:
+                heard = self._listen()
+            except Exception as exc:                # never out of the thread: reported, and tried again
+                log.debug("audio input failed", exc_info=True)
+                heard, self.problem_text = False, f"the input failed ({_short(exc)})"
             if self._stop.is_set():
                 return
             if heard:                               # it ran: the next failure starts the backoff again
@@ -217,9 +226,11 @@ class AudioInput(_AudioController):
         schedule = _Schedule()
         names: tuple[str, ...] = ()
         try:
-            child.start()
+            try:
+                child.start()
+            finally:
+                child_end.close()                   # the child has its own copy (or none: it never started)
             self._child = child
-            child_end.close()
             last = time.monotonic()
             while not self._stop.is_set():
                 wait = min(0.1, max(0.0, schedule.next_due() - self._clock.now()))
@@ -251,20 +262,31 @@ class AudioInput(_AudioController):
                 parent.send("stop")
             except OSError:
                 pass
-            child.join(1.0)
-            if child.is_alive():
-                child.terminate()
-                child.join(2.0)
-            if child.is_alive():
-                child.kill()
-                child.join(2.0)
+            self._end(child)
             parent.close()
             self._child = None
         return heard
 
+    @staticmethod
+    def _end(child: Any) -> None:
+        """Stop the child: asked, then terminated, then killed (a driver can hang in native code)."""
+        if child.pid is None:                       # it never started
+            return
+        child.join(1.0)
+        if child.is_alive():
+            child.terminate()
+            child.join(2.0)
+        if child.is_alive():
+            child.kill()
+            child.join(2.0)
+
 
 class FilePlayback(_AudioController):
-    """A file played through the default output (if there is one) and analysed in step with what is heard."""
+    """A file played through the default output (if there is one) and analysed in step with what is heard.
+
+    Each hop's events are kept by the hop's place in the stream and posted when that place is heard: the
+    output reports, at every callback, which sample it is starting to play (underruns and the silence
+    before the first block included), so the reactions stay on the sound however long it runs."""
 
     def __init__(self,
                  path: str,
@@ -280,7 +302,9 @@ class FilePlayback(_AudioController):
         self.path, self.block, self.play, self.loop, self.realtime = path, block, play, loop, realtime
         self.info: AudioInfo | None = None
         self.finished = threading.Event()
-        self.position = 0.0                         # seconds of the file heard
+        self.position = 0.0                         # seconds into the file of what is heard now
+        self._output: _CallbackOutput | None = None
+        self._start = 0.0                           # without an output: the engine time of stream time 0
 
     def status(self) -> str:
         if self.problem:
@@ -300,109 +324,157 @@ class FilePlayback(_AudioController):
             log.debug("audio playback failed", exc_info=True)
             self._report(f"{self.path}: playback failed ({_short(exc)})")
         finally:
+            if self._output is not None:
+                self._output.close()
+                self._output = None
             self.finished.set()
 
-    def _open_output(self, info: AudioInfo) -> _CallbackOutput | None:
-        if not (self.play and self.realtime):
-            return None
-        try:
-            return _CallbackOutput(info.samplerate, min(info.channels, 2), self.block)
-        except Exception as exc:                    # no output device: analysed in silence, on the clock
-            self._report(f"no sound output ({_short(exc)}); analysing in silence")
-            return None
+    def _heard(self, t: float) -> float:
+        """The engine time at which stream time ``t`` (seconds of samples analysed) is heard."""
+        if not self.realtime:
+            return -math.inf                        # as fast as it goes: everything is due at once
+        output = self._output
+        return output.heard(t) if output is not None else self._start + t
+
+    def _due(self, t: float) -> float:
+        return self._heard(t) - self.offset
+
+    def _stamp(self, t: float) -> float:
+        """An event's engine time, as far as it is known when the hop is analysed."""
+        assert self._clock is not None
+        due = self._due(t)
+        return due if math.isfinite(due) else self._clock.now()
 
     def _play(self, info: AudioInfo) -> None:
         assert self._clock is not None and self._post is not None
-        clock, post = self._clock, self._post
-        stream = self._open_output(info)
-        latency = float(stream.latency) if stream is not None else 0.0     # write -> heard
-        self.connected = f"{info.path} ({info.samplerate} Hz)" + ("" if stream is not None else ", silent")
-        if self.problem is None or stream is not None:
+        clock, post, sr = self._clock, self._post, info.samplerate
+        if self.play and self.realtime:
+            try:
+                self._output = _CallbackOutput(sr, min(info.channels, 2), self.block, clock)
+            except Exception as exc:                # no output device: analysed in silence, on the clock
+                self._report(f"no sound output ({_short(exc)}); analysing in silence")
+        latency = self._output.latency if self._output is not None else 0.0
+        self.connected = f"{info.path} ({sr} Hz)" + ("" if self._output is not None else ", silent")
+        if self._output is not None:
             self._report(None)
+        self._start = clock.now()
         schedule = _Schedule()
-        # The analysis leads what is heard by the offset (and the output's latency makes up the rest).
-        lead = max(0, math.ceil((self.offset - latency) * info.samplerate / self.block))
+        # The analysis leads what is heard by the offset (the output's own latency makes up part of it).
+        lead = max(0, math.ceil((self.offset - latency) * sr / self.block))
         ahead: collections.deque[np.ndarray] = collections.deque()
-        start = clock.now() + latency
         written = 0                                  # frames handed to the output (or to the clock)
-        try:
-            while not self._stop.is_set():
-                source = read_blocks(info, self.block)
-                for data in source:
-                    # The analyser's clock runs on across loops: a hop is heard at start + its time.
-                    self._analyse(data, lambda frame: start + frame.time - self.offset, schedule)
-                    ahead.append(data)
-                    while len(ahead) > lead:
-                        out = ahead.popleft()
-                        self._emit(out, stream, start, written, info, schedule)
-                        written += len(out)
-                        self.position = written / info.samplerate
-                        if self._stop.is_set():
-                            return
-                if not self.loop:
-                    break
-            while ahead and not self._stop.is_set():
-                out = ahead.popleft()
-                self._emit(out, stream, start, written, info, schedule)
-                written += len(out)
-            while schedule.next_due() < math.inf and not self._stop.is_set() and self.realtime:
-                time.sleep(min(0.01, max(0.0, schedule.next_due() - clock.now())))
-                schedule.post_due(clock.now(), post)
-            if not self.realtime:
-                schedule.post_due(math.inf, post)
-        finally:
-            if stream is not None:
-                stream.close()
 
-    def _emit(self, data: np.ndarray, stream: Any, start: float, written: int, info: AudioInfo,
-              schedule: _Schedule) -> None:
-        """Play one block (or wait for its time on the clock) and post what is due by then."""
+        def emit() -> None:
+            nonlocal written
+            data = ahead.popleft()
+            self._emit(data, written / sr, (written + len(data)) / sr, schedule)
+            written += len(data)
+            self.position = (written / sr) % info.duration
+
+        while not self._stop.is_set():
+            for data in read_blocks(info, self.block):
+                # Keyed by stream time, which runs on across loops; posted when that time is heard.
+                self._analyse(data, lambda frame: frame.time, schedule, stamp=self._stamp)
+                ahead.append(data)
+                while len(ahead) > lead and not self._stop.is_set():
+                    emit()
+                if self._stop.is_set():
+                    return
+            if not self.loop:
+                break
+        while ahead and not self._stop.is_set():
+            emit()
+        while schedule.next_due(self._due) < math.inf and not self._stop.is_set():
+            time.sleep(min(0.01, max(0.0, schedule.next_due(self._due) - clock.now())))
+            schedule.post_due(clock.now(), post, self._due)
+
+    def _emit(self, data: np.ndarray, begins: float, ends: float, schedule: _Schedule) -> None:
+        """Play one block (stream times ``begins`` to ``ends``), or wait for its time on the clock, posting
+        whatever falls due meanwhile."""
         assert self._clock is not None and self._post is not None
-        if stream is not None:
-            stream.write(data)                                    # waits while the output is full
-        elif self.realtime:
-            due = start + (written + len(data)) / info.samplerate
-            while not self._stop.is_set() and (delay := due - self._clock.now()) > 0:
-                schedule.post_due(self._clock.now(), self._post)
-                time.sleep(min(delay, 0.01, max(0.0, schedule.next_due() - self._clock.now())) or 0.001)
-        schedule.post_due(self._clock.now() if self.realtime else math.inf, self._post)
+        clock, post = self._clock, self._post
+        output = self._output
+        if output is not None:
+            while not output.room() and not self._stop.is_set():
+                if output.stalled():                # the device went away: on in silence, on the clock
+                    self._output = None
+                    output.close()
+                    self._start = clock.now() - begins
+                    self._report("the sound output stopped taking blocks; going on in silence")
+                    break
+                schedule.post_due(clock.now(), post, self._due)
+                time.sleep(0.002)
+            else:
+                output.push(data)
+        if self._output is None and self.realtime:
+            while not self._stop.is_set() and (delay := self._start + ends - clock.now()) > 0:
+                schedule.post_due(clock.now(), post, self._due)
+                time.sleep(min(delay, 0.005))
+        schedule.post_due(clock.now(), post, self._due)
 
 
 class _CallbackOutput:
-    """A sounddevice output in callback mode, fed from a short queue (PortAudio's blocking ``write`` corrupts
-    the heap on JACK here): :meth:`write` waits while the queue is full, so the reader is paced by the sound
-    card; the callback plays silence when the queue runs dry (a late reader is a gap, never a glitch loop)."""
+    """A sounddevice output in callback mode fed from a sample FIFO (PortAudio's blocking ``write`` corrupts
+    the heap on JACK here). The reader keeps at most :data:`DEPTH` blocks queued, so it is paced by the sound
+    card; the callback plays silence when the FIFO runs dry, and says at each period which sample it starts
+    with, so :meth:`heard` knows when any sample is heard, gaps included."""
 
     DEPTH = 4                                   # blocks queued ahead of the sound card
+    STALL_SECONDS = 2.0                         # no callback this long: the device is gone
 
-    def __init__(self, samplerate: int, channels: int, block: int) -> None:
-        import queue
-
+    def __init__(self, samplerate: int, channels: int, block: int, clock: Clock) -> None:
         import sounddevice as sd
-        self.channels, self.block = channels, block
-        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=self.DEPTH)
+        self.samplerate, self.channels, self.block, self.clock = samplerate, channels, block, clock
+        self._lock = threading.Lock()
+        self._chunks: collections.deque[np.ndarray] = collections.deque()
+        self._buffered = 0                      # samples queued
+        self.played = 0                         # samples of the file played so far
+        self._anchor = (clock.now(), 0)         # (engine time of a callback, samples played before it)
+        self._last_callback = time.monotonic()
         self._stream = sd.OutputStream(samplerate=samplerate, channels=channels, blocksize=block,
                                        dtype="float32", callback=self._callback)
-        self._stream.start()
+        try:
+            self._stream.start()
+        except Exception:
+            self._stream.close()
+            raise
         self.latency = float(self._stream.latency)   # type: ignore[arg-type]
 
     def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
-        try:
-            data = self._queue.get_nowait()
-        except Exception:                       # queue.Empty: silence this period
-            outdata.fill(0)
-            return
-        n = min(frames, len(data))
-        outdata[:n] = data[:n, :self.channels]
-        outdata[n:] = 0
+        now = self.clock.now()
+        filled = 0
+        with self._lock:
+            self._anchor = (now, self.played)
+            while filled < frames and self._chunks:
+                chunk = self._chunks[0]
+                k = min(frames - filled, len(chunk))
+                outdata[filled:filled + k] = chunk[:k, :self.channels]
+                filled += k
+                if k == len(chunk):
+                    self._chunks.popleft()
+                else:
+                    self._chunks[0] = chunk[k:]
+            self.played += filled
+            self._buffered -= filled
+        outdata[filled:] = 0
+        self._last_callback = time.monotonic()
 
-    def write(self, data: np.ndarray) -> None:
-        """Queue one block; TimeoutError if the output has stopped taking blocks."""
-        import queue
-        try:
-            self._queue.put(np.ascontiguousarray(data, dtype=np.float32), timeout=2.0)
-        except queue.Full:
-            raise TimeoutError("the sound output stopped taking blocks") from None
+    def room(self) -> bool:
+        return self._buffered < self.DEPTH * self.block
+
+    def stalled(self) -> bool:
+        return time.monotonic() - self._last_callback > self.STALL_SECONDS
+
+    def push(self, data: np.ndarray) -> None:
+        chunk = np.ascontiguousarray(data, dtype=np.float32)
+        with self._lock:
+            self._chunks.append(chunk)
+            self._buffered += len(chunk)
+
+    def heard(self, t: float) -> float:
+        """When the sample at stream time ``t`` is (or was) heard, from the latest callback."""
+        at, played = self._anchor
+        return at + self.latency + (t * self.samplerate - played) / self.samplerate
 
     def close(self) -> None:
         try:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from engine.show.load import _Reader
 
 MAX_BAND_GESTURES = 16
+MAX_PULSES = 16
+MAX_SEEDS = 1024
 ANALYSIS_KEYS = ("adapt", "attack", "release", "gate_db", "onset_threshold", "onset_wait")
 ANALYSIS_LIMITS = {"adapt": (0.1, 3600.0), "attack": (0.0, 10.0), "release": (0.0, 10.0), "gate_db": (-100.0, 0.0),
                    "onset_threshold": (0.0, 1.0), "onset_wait": (0.0, 10.0)}
@@ -128,7 +130,10 @@ def react(r: _Reader, node: Node, where: str, bands: list[str]) -> dict[str, obj
     if "pulse" in f:
         items = r.sequence(f["pulse"][1], f"{where}.pulse") if isinstance(f["pulse"][1], yaml.SequenceNode) \
             else [f["pulse"][1]]
-        for i, item in enumerate(items[:16]):
+        if len(items) > MAX_PULSES:
+            r.error(f["pulse"][1], "E005", f"{where}.pulse: at most {MAX_PULSES} pulse gestures, got {len(items)}")
+            ok = False
+        for i, item in enumerate(items[:MAX_PULSES]):
             at = f"{where}.pulse" + (f"[{i}]" if len(items) > 1 else "")
             p = r.mapping(item, at, ("direction", "param", "amount", "attack", "decay", "on"))
             if ("direction" in p) == ("param" in p):
@@ -202,8 +207,12 @@ def react(r: _Reader, node: Node, where: str, bands: list[str]) -> dict[str, obj
         action = r.choice(b["do"][1], f"{where}.beat.do", ("go", "seed")) if "do" in b else "go"
         seconds = r.number(b["seconds"][1], f"{where}.beat.seconds", 0.0, 3600.0) if "seconds" in b else 1.0
         on = r.choice(b["on"][1], f"{where}.beat.on", ("beat", "onset")) if "on" in b else "beat"
-        seeds = [r.integer(n, f"{where}.beat.seeds", 0, 2 ** 32 - 1)
-                 for n in r.sequence(b["seeds"][1], f"{where}.beat.seeds")[:1024]] if "seeds" in b else list(range(8))
+        seed_nodes = r.sequence(b["seeds"][1], f"{where}.beat.seeds") if "seeds" in b else []
+        if len(seed_nodes) > MAX_SEEDS:
+            r.error(b["seeds"][1], "E005", f"{where}.beat.seeds: at most {MAX_SEEDS} seeds, got {len(seed_nodes)}")
+            ok = False
+        seeds = [r.integer(n, f"{where}.beat.seeds", 0, 2 ** 32 - 1) for n in seed_nodes[:MAX_SEEDS]] \
+            if "seeds" in b else list(range(8))
         if None in (every, action, seconds, on) or None in seeds or not seeds:
             ok = False
         else:

@@ -141,3 +141,14 @@ def test_the_default_render_offset_is_the_onset_latency():
     x, clicks = click_track(120.0, 8.0)
     shifted = [v.time for v in per_video_frame(iter(analyse(x)), 100.0, offset=DEFAULT_AV_OFFSET) if v.onset]
     assert np.median(np.abs(np.array(shifted) - clicks)) < 0.011     # reactions on the sound, at 100 fps
+
+
+def test_a_pause_does_not_rescale_what_follows():
+    note = tone(1000.0, 4.0)
+    frames = analyse(np.concatenate([wobble(6.0, -30), note, np.zeros(int(0.5 * SR), np.float32), note]))
+
+    def mean(feature: str, t0: float, t1: float) -> float:
+        return float(np.mean([f[feature] for f in frames if t0 <= f.time < t1]))
+    for feature in ("rms", "centroid", "band.mid"):
+        assert abs(mean(feature, 9.5, 10.0) - mean(feature, 14.0, 14.5)) < 0.05, feature
+    assert mean("rms", 10.2, 10.45) < 0.15                    # the pause itself reads silence (as it releases)
