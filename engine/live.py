@@ -225,10 +225,24 @@ class LiveEngine:
             sink.offer(state)
 
     def _route_events(self, now: float) -> None:
-        for event in self.events.drain():
-            if self.recorder is not None:
-                self.recorder.event(now, event)
+        events = list(self.events.drain())
+        if self.recorder is not None:
+            self._guard("recording", self._record_events, now, events)
+        for event in events:
             self._guard(f"input {event.source}", self.router.route, event)
+
+    def _record_events(self, now: float, events: list[InputEvent]) -> None:
+        """This frame's events into the recording: each one, but the readings as one line per input with the
+        newest of each source (a source keeps only its newest value: nothing a replay needs is lost)."""
+        assert self.recorder is not None
+        readings: dict[str, dict[str, float]] = {}
+        for event in events:
+            if event.kind == "source" and isinstance(event.value, (int, float)):
+                readings.setdefault(event.source, {})[event.key] = float(event.value)
+            else:
+                self.recorder.event(now, event)
+        for origin, values in readings.items():
+            self.recorder.sources(now, origin, values)
 
     def _on_set(self, event: InputEvent) -> None:
         assert isinstance(event.value, (int, float))

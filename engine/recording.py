@@ -4,7 +4,10 @@
 written):
 
 * a **header**: the format and version, when, the model file and its SHA-256, the settings of the run;
-* an **event** line per input event, with the engine time of the frame that applied it;
+* an **event** line per input event, with the engine time of the frame that applied it, except readings:
+* a **sources** line per frame and input with the readings (``source`` events) that frame applied, the last
+  of each source only (a source keeps only its newest value, so nothing a replay needs is lost; an audio
+  input posts ~25 readings a block, and one line per frame with just the values is ~5x smaller);
 * a **show** line with the show file's full text at the start and at every reload, and a **shader** line with
   an effect file's text whenever one reloads, so a replay uses exactly what the performance used;
 * an **end** line (or a **truncated** line when the size bound was reached: week-long runs stay bounded).
@@ -99,6 +102,11 @@ class Recorder:
         self._line({"t": time, "event": {"source": event.source, "kind": event.kind, "key": event.key,
                                          "value": event.value}})
 
+    def sources(self, time: float, origin: str, values: dict[str, float]) -> None:
+        """One frame's readings from one input (``origin``: the events' source), the newest of each."""
+        if values:
+            self._line({"t": time, "sources": {"from": origin, "values": values}})
+
     def show(self, time: float, path: str, text: str) -> None:
         self._line({"t": time, "show": {"path": path, "text": text}})
 
@@ -178,6 +186,8 @@ def read_recording(path: str) -> Recording:
                                          "texts")
             if "event" in record:
                 events.append((length, _event(record["event"], length, where)))
+            elif "sources" in record:
+                events.extend((length, event) for event in _sources(record["sources"], length, where))
             elif "show" in record:
                 shows.append((length, *_texts(record["show"], ("path", "text"), where)))
             elif "shader" in record:
@@ -191,7 +201,7 @@ def read_recording(path: str) -> Recording:
             elif record.get("truncated") is True:
                 truncated, ended = True, True
             else:
-                raise RecordingError(f"{where}: expected an event, show, shader, end or truncated line")
+                raise RecordingError(f"{where}: expected an event, sources, show, shader, end or truncated line")
     if header is None:
         raise RecordingError(f"{path}: an empty file; expected a {FORMAT} header")
     return Recording(path=path, started=header["started"], model=header["model"], model_sha256=header["model_sha256"],
@@ -223,6 +233,22 @@ def _event(data: Any, time: float, where: str) -> InputEvent:
     try:
         return InputEvent(time, str(data.get("source", ""))[:40], str(data.get("kind")), str(data.get("key", "")),
                           value)
+    except InputError as exc:
+        raise RecordingError(f"{where}: {exc}") from None
+
+
+MAX_SOURCES_PER_LINE = 512
+
+
+def _sources(data: Any, time: float, where: str) -> list[InputEvent]:
+    """A sources line as the ``source`` events it stands for."""
+    values = data.get("values") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("from"), str) or not isinstance(values, dict) \
+            or len(values) > MAX_SOURCES_PER_LINE:
+        raise RecordingError(f"{where}: a sources line needs 'from' (a text) and 'values' (at most "
+                             f"{MAX_SOURCES_PER_LINE} source: number pairs)")
+    try:
+        return [InputEvent(time, data["from"][:40], "source", str(key), value) for key, value in values.items()]
     except InputError as exc:
         raise RecordingError(f"{where}: {exc}") from None
 

@@ -168,3 +168,28 @@ def test_features_for_an_absurd_length_are_refused_before_anything_is_written(tm
     done = launch("--audio", track, "--features", str(tmp_path / "f.csv"), "--duration", "1e9", "--fps", "240")
     assert done.returncode == 1 and "error: --features: a render of" in done.stderr
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_live_run_with_audio_records_compactly_and_replays_identically(tmp_path):
+    import json
+    x, _ = click_track(120.0, 3.0, drone=0.05)
+    write_wav(str(tmp_path / "track.wav"), x)
+    show = tmp_path / "show.yaml"
+    show.write_text(SHOW % "      motion: {amount: 0.3}\n", encoding="utf-8")
+    record = tmp_path / "live.jsonl"
+    done = launch(str(show), "--headless", "--size", "64x64", "--duration", "3", "--record", str(record))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    readings = [line for line in lines if "sources" in line]
+    pulses = [line for line in lines if "event" in line and line["event"]["key"] == "audio.onset"]
+    assert len(readings) > 30 and len(pulses) >= 4            # the clicks, heard live (in silence here: no card)
+    assert all(line["sources"]["from"] == "audio" and len(line["sources"]["values"]) >= 20 for line in readings)
+    assert record.stat().st_size / 3.0 < 60_000               # bytes per second of performance
+    renders = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        done = launch("--replay", str(record), "--render", str(out / "%03d.png"), "--size", "32x32", "--fps", "10",
+                      "--quiet")
+        assert done.returncode == 0, done.stderr[-2000:]
+        renders.append([cv2.imread(str(p)) for p in sorted(out.iterdir())])
+    assert len(renders[0]) >= 25 and all(np.array_equal(a, b) for a, b in zip(*renders))

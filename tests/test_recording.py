@@ -59,7 +59,13 @@ def test_the_size_bound_ends_the_recording_with_a_line_that_says_so(tmp_path):
     ('{"t": 5, "show": {"path": 1}}', "texts"),
     ('{"t": 5, "mystery": 1}', "expected an event"),
     ("[" * 100_000 + "\n", "not a JSON line"),
-], ids=["garbage", "inf-time", "backwards", "bad-kind", "bad-value", "bad-show", "unknown", "deep"])
+    ('{"t": 2, "sources": {"from": "audio", "values": {"Audio RMS": 0.5}}}', "source is named like"),
+    ('{"t": 2, "sources": {"from": "audio", "values": {"audio.rms": "x"}}}', "finite number"),
+    ('{"t": 2, "sources": {"values": {}}}', "a sources line needs"),
+    ('{"t": 2, "sources": {"from": "a", "values": {%s}}}' % ", ".join(f'"a.k{i}": 1' for i in range(600)),
+     "at most 512"),
+], ids=["garbage", "inf-time", "backwards", "bad-kind", "bad-value", "bad-show", "unknown", "deep", "bad-source",
+        "bad-reading", "no-origin", "too-many-readings"])
 def test_hostile_lines_give_one_line_with_the_line_number(tmp_path, line, words):
     path = tmp_path / "set.jsonl"
     record(path).close(3.0)
@@ -81,3 +87,14 @@ def test_bad_headers(tmp_path, header, words):
     path.write_text(json.dumps(header) + "\n")
     with pytest.raises(RecordingError, match=words):
         read_recording(str(path))
+
+
+def test_readings_are_one_line_per_frame_and_input_and_read_back_as_events(tmp_path):
+    path = tmp_path / "set.jsonl"
+    recorder = record(path)
+    recorder.sources(3.5, "audio", {"audio.rms": 0.25, "audio.band.bass": 1.0})
+    recorder.close(4.0)
+    rec = read_recording(str(path))
+    readings = [(t, e.source, e.kind, e.key, e.value) for t, e in rec.events if e.kind == "source"]
+    assert readings == [(3.5, "audio", "source", "audio.rms", 0.25), (3.5, "audio", "source", "audio.band.bass", 1.0)]
+    assert sum(1 for line in path.read_text().splitlines() if '"sources"' in line) == 1
