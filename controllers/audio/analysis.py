@@ -13,21 +13,22 @@ feature             what                                                        
 ``centroid``        spectral centroid, in octaves, adaptive range                    0..1
 ``flux``            spectral flux of the magnitude spectrum, adaptive range          0..1
 ``tempo``           the online beat tracker's tempo (aubio)                          BPM
-``beat_phase``      the fraction of the current beat, predicted from the last beat   0..1
+``beat_phase``      the beat clock's phase: the fraction of the current beat          0..1
 ``band.NAME``       energy in each configured band, in dB, adaptive range            0..1
 ``chroma.PC``       the 12 pitch classes (c, cs, d, … b; a 170 ms window), loudest = 1  0..1
 ==================  ===============================================================  ===========
 
 and two kinds of events: an **onset** (peak picking on the onset envelope with a running normalisation in
 place of the whole track's maximum, and a decision delay of ``onset_delay`` hops in place of librosa's look
-ahead) and a **beat** (aubio's online tempo tracker, which predicts beats, so they come on time).
+ahead) and a **beat** (controllers.audio.beats: an oscillator at aubio's online tempo, locked to the beats
+aubio flags and to the onsets near them; it predicts, so beats come on time).
 
 Every normalised feature has an **adaptive range**: a minimum and a maximum that jump to any new extreme and
 relax towards the signal with a half-life of ``adapt`` seconds (the rule of controllers.conditioning's
 ``learn: {adaptive: ...}``), widened to a minimum span around their middle so a steady signal reads 0.5, not
 noise blown up to full scale. Then each is smoothed by an attack/release follower. Below ``gate_db`` the input
-counts as silence: no onsets, no beats, the normalised features and chroma at 0, and the adaptive ranges
-frozen as the sound left them (a pause does not rescale what follows).
+counts as silence: no onsets, the normalised features and chroma at 0, and the adaptive ranges frozen as the
+sound left them (a pause does not rescale what follows); beats stop after two seconds of it.
 
     >>> import numpy as np
     >>> analyzer = AudioAnalyzer(AnalysisSettings(samplerate=48_000))
@@ -46,6 +47,8 @@ import math
 
 import numpy as np
 
+from controllers.audio.beats import BeatClock
+
 PITCH_CLASSES = ("c", "cs", "d", "ds", "e", "f", "fs", "g", "gs", "a", "as", "b")
 DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = (("bass", 20.0, 250.0), ("mid", 250.0, 2000.0),
                                                        ("high", 2000.0, 16000.0))
@@ -59,9 +62,9 @@ MAX_BANDS = 16
 MIN_SAMPLERATE, MAX_SAMPLERATE = 8_000, 192_000
 # Latency from a sound to the feature that reacts to it (median, ms, 48 kHz, measured by tests/controllers/
 # test_audio_analysis.py and bench/audio.py; the README's table): an onset is decided one hop after its peak;
-# aubio's beats are predicted, so they come on time once the tempo is locked; continuous features: the time
+# beats are predicted by the beat clock, so they come about on time once locked; continuous features: the time
 # to half their rise after a tone starts (chroma's window is four times as long).
-LATENCY_MS = {"onset": 17.0, "beat": 3.0, "rms": 5.0, "band": 5.0, "chroma": 16.0}
+LATENCY_MS = {"onset": 17.0, "beat": 8.0, "rms": 5.0, "band": 5.0, "chroma": 16.0}
 DEFAULT_AV_OFFSET = LATENCY_MS["onset"] / 1000.0    # a render moves the features this much earlier by default
 
 
@@ -174,7 +177,6 @@ class AudioAnalyzer:
     """Features hop by hop from blocks of samples (mono, or [frames, channels] averaged to mono)."""
 
     def __init__(self, settings: AnalysisSettings) -> None:
-        import aubio                              # the online beat tracker (aubio-ledfx wheels on 3.11)
         self.settings = s = settings
         self.names = s.names
         self.n_fft, self.hop, self.sr = s.n_fft, s.hop, s.samplerate
@@ -190,7 +192,7 @@ class AudioAnalyzer:
         self._buffer = np.zeros(self.n_fft * CHROMA_WINDOWS, np.float64)   # the newest samples (chroma's window)
         self._pending = np.zeros(0, np.float64)               # samples waiting for a full hop
         self.samples = 0                                      # samples analysed (the stream's clock)
-        self._tempo = aubio.tempo("default", self.n_fft // 2, self.hop, self.sr)
+        self._beats = BeatClock(self.sr, self.hop, self.n_fft // 2)
         self._previous_mel: np.ndarray | None = None
         self._previous_magnitude: np.ndarray | None = None
         # Onset peak picking on a short history of the envelope (normalised by a slowly falling peak).
@@ -199,14 +201,17 @@ class AudioAnalyzer:
         self._peak = ENVELOPE_FLOOR
         self._peak_decay = 0.5 ** (self.dt / 30.0)            # the running maximum halves in 30 s
         self._last_onset = -math.inf
-        self._last_beat: float | None = None
-        self._bpm = 0.0
         n_bands = len(s.bands)
         # Minimum spans: 12 dB for loudness and the bands, half an octave for the centroid.
         self._range = AdaptiveRange(s.adapt, np.array([12.0, 0.5] + [12.0] * n_bands))
         self._flux_floor = np.array([ENVELOPE_FLOOR, FLUX_FLOOR])
         self._flux_peak = self._flux_floor.copy()
         self._smooth = Smoother(s.attack, s.release, self.dt)
+
+    @property
+    def bpm(self) -> float:
+        """The tempo now (0 until the beat tracker has one)."""
+        return self._beats.bpm
 
     # ------------------------------------------------------------------------------------------ blocks
     def process(self, block: np.ndarray) -> list[FeatureFrame]:
@@ -266,19 +271,13 @@ class AudioAnalyzer:
         peak = float(chroma.max())
         chroma = chroma / peak if peak > 0 and not silent else np.zeros(12)
 
-        beat = bool(self._tempo(samples.astype(np.float32))[0]) and not silent
-        bpm = float(self._tempo.get_bpm())
-        if math.isfinite(bpm) and 20.0 <= bpm <= 400.0 and not silent:     # silence holds the last tempo
-            self._bpm = bpm
-        if beat:
-            self._last_beat = now
-        phase = 0.0
-        if self._last_beat is not None and self._bpm > 0:
-            phase = ((now - self._last_beat) * self._bpm / 60.0) % 1.0
+        heard = now - LATENCY_MS["onset"] / 1000.0 if onset else None     # when the onset's sound was
+        beat = self._beats.step(samples, now, silent, heard)
+        phase = self._beats.phase if self._beats.locked else 0.0
 
         smooth = self._smooth(np.concatenate([[scaled[0], fluxes[0], scaled[1], fluxes[1]], scaled[2:], chroma]))
         n = len(s.bands)
-        values = np.concatenate([smooth[:1], [loudness], smooth[1:4], [self._bpm, phase], smooth[4:4 + n],
+        values = np.concatenate([smooth[:1], [loudness], smooth[1:4], [self._beats.bpm, phase], smooth[4:4 + n],
                                  smooth[4 + n:]])
         return FeatureFrame(now, values, self.names, onset=onset, onset_strength=strength, beat=beat,
                             peak=float(np.abs(samples).max()))

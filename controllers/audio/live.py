@@ -152,8 +152,8 @@ class _AudioController(Controller):
     def _tempo(self) -> str:
         if self.analyzer is None or not self.blocks:
             return ""
-        frame_bpm = self.analyzer._bpm
-        return f", {frame_bpm:.0f} BPM" if frame_bpm else ""
+        bpm = self.analyzer.bpm
+        return f", {bpm:.0f} BPM" if bpm else ""
 
 
 class AudioInput(_AudioController):
