@@ -1,4 +1,4 @@
-"""StyleGAN2 generator networks and the loaders that build them from model files.
+"""StyleGAN2 generator networks and the loaders that build them from model files; pix2pix/CycleGAN generators.
 
 The names are loaded on first use, so the torch-free parts (``engine.models.config``) can be imported by
 themselves (the command line's parser, show validation).
@@ -10,7 +10,8 @@ import importlib
 from typing import Any
 
 _WHERE = {"ConfigError": "config", "GeneratorConfig": "config", "DEFAULT_MODEL": "load", "load_generator": "load",
-          "save_generator": "load", "Generator": "networks", "ModelFileError": "pickle_reader"}
+          "save_generator": "load", "Generator": "networks", "ModelFileError": "pickle_reader",
+          "load_pix2pix": "pix2pix", "Pix2PixError": "pix2pix"}
 __all__ = sorted(_WHERE)
 
 
