@@ -300,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --audio: write the features of every video frame (at --fps) as CSV, or plot them "
                             "(waveform, onsets, beats, bands, chroma) as PNG, and exit")
     audio.add_argument("--list-audio", action="store_true", help="print the audio input devices and exit")
+    camera = p.add_argument_group("camera")
+    camera.add_argument("--camera", default=None, metavar="INDEX|FILE|URL", type=camera_source,
+                        help="the camera: an index, a video file (looped live; read by time in a render) or a "
+                             "stream URL; the show's inputs: camera: says how it is prepared and which pix2pix "
+                             "model reinterprets it. Frames are never written to disk")
     live.add_argument("--no-oscquery", action="store_true",
                       help="with --osc: do not serve the namespace over OSCQuery (HTTP on the OSC port's number, "
                            "advertised over zeroconf)")
@@ -398,6 +403,14 @@ def audio_device(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected an audio device index, a part of its name or 'default', "
                                          f"got {text[:40]!r}")
     return text
+
+
+def camera_source(text: str) -> str:
+    from controllers.camera.capture import parse_source
+    try:
+        return str(parse_source(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def list_audio() -> int:
@@ -506,7 +519,8 @@ def session_config(args: argparse.Namespace) -> Any:
         render_scale=args.render_scale, osc=args.osc, osc_allow=tuple(args.osc_allow),
         osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery, midi=tuple(args.midi), link=args.link,
         audio_in=args.audio_in, audio=args.audio, audio_rate=args.audio_rate, audio_channels=args.audio_channels,
-        audio_block=args.audio_block, av_offset=args.av_offset / 1000.0 if args.av_offset is not None else None)
+        audio_block=args.audio_block, av_offset=args.av_offset / 1000.0 if args.av_offset is not None else None,
+        camera=args.camera)
 
 
 def run(args: argparse.Namespace) -> int:

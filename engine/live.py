@@ -126,6 +126,14 @@ class LoopStats:
     _window_generated: int = 0
 
 
+class LayerSource(Protocol):
+    """Something that gives an image layer (the camera): its name and its newest picture."""
+
+    name: str
+
+    def layer(self) -> tuple[np.ndarray, int] | None: ...
+
+
 class LiveEngine:
     """Owns the loop; the parts (walker, worker, outputs, params, clock) are built by the caller."""
 
@@ -156,6 +164,7 @@ class LiveEngine:
         self.sources = SourceStore()            # what the inputs measure (bio.hr, midi.clock.bpm, …)
         self.modulator = Modulator([])          # the show's modulations: sources on top of parameters
         self.triggers = Triggers([])            # commands on every N pulses (a GO every 4 beats)
+        self.layer_sources: list[LayerSource] = [c for c in controllers if hasattr(c, "layer")]  # the camera
         self.chroma: ChromaKeyframes | None = None      # twelve keyframes weighted by audio.chroma.*
         self.chroma_amount = 0.0                # how far towards them at full chroma (times react.chroma)
         self._chroma_weight = 0.0               # 0..1: fades in while the chroma is heard, out when it is not
@@ -393,6 +402,8 @@ class LiveEngine:
             self._shown_ws = request.ws
             self.worker.request(request)
         frames = self.worker.frames.snapshot()
+        for source in self.layer_sources:
+            self._guard(f"layer {source.name}", self._take_layer, source, now)
         overlay = self._guard("hud", self._overlay, now) if self.show_hud else None
         for i, output in enumerate(self.outputs):
             self._guard(f"output {i}", output.draw, now, frames, values, overlay, self.blend)
@@ -411,6 +422,13 @@ class LiveEngine:
         if self.heartbeat is not None:
             self.heartbeat.beat(now)
         self._measure(now)
+
+    def _take_layer(self, source: LayerSource, now: float) -> None:
+        """An image layer's newest picture (or its absence: the layer fades out) into every output."""
+        got = source.layer()
+        rgb, sequence = got if got is not None else (None, 0)
+        for output in self.outputs:
+            output.compositor.set_layer(source.name, rgb, sequence, now)
 
     def _steer(self, request: WalkFrame, values: dict[str, float]) -> WalkFrame:
         """The walk's W moved along the directions by their dir.* knobs, after truncation (on their layers)."""

@@ -115,6 +115,7 @@ class SessionConfig:
     audio_block: int | None = None
     av_offset: float | None = None               # --av-offset (s): the picture this much earlier than the sound;
                                                  # None: the show's (live), the features' latency (offline)
+    camera: str | None = None                    # --camera INDEX|FILE|URL: the camera (else the show's)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -375,7 +376,8 @@ class Session:
                     log.warning("OpenGL runs on the CPU here (%s): display capped at 30 fps to leave the generator "
                                 "room; --max-fps overrides", outputs[0].ctx.info.get("GL_RENDERER"))
             keyboard = Keyboard(**self._controller_options("keyboard"))
-            controllers: list[Any] = [keyboard, *self._osc(), *self._midi(params), *self._link(), *self._audio()]
+            controllers: list[Any] = [keyboard, *self._osc(), *self._midi(params), *self._link(), *self._audio(),
+                                      *self._camera()]
             engine = self._engine(outputs, params, self._producer(is_software_gl(outputs[0].ctx)), None, max_fps,
                                   controllers=controllers)
         except BaseException:
@@ -474,9 +476,15 @@ class Session:
         shaders = sorted(replay.shaders if replay is not None else (), key=lambda r: r[0])
         # A replay's events already hold the features its live run heard: its --audio is only the sound track.
         audio = self._audio_frames(settings.fps, total) if replay is None else None
+        camera = self._offline_camera(settings.fps)
+        if camera is not None:
+            engine.layer_sources.append(camera)
 
         def produce(i: int, t: float) -> Any:
             clock.frame = i
+            if camera is not None:               # the camera file's frame for this time, as live would see it
+                for event in camera.step(i, t):
+                    engine.post(event)
             if audio is not None:                # what the live analysis would have posted by this frame
                 heard = next(audio)              # only a frame that got a new hop posts its values: after
                 values = heard.values if heard.fresh else None      # the track, its sources go stale
@@ -505,6 +513,8 @@ class Session:
         finally:
             out.close()
             ctx.release()
+            if camera is not None:
+                camera.close()
         path = self.audio_file()
         if path is not None and isinstance(output, str):
             from engine.video import check_output_path, mux_audio
@@ -513,6 +523,21 @@ class Session:
             else:
                 log.warning("%s: a PNG sequence has no sound track; %s is not in it", output, path)
         return stats
+
+    def _offline_camera(self, fps: float) -> Any:
+        """Offline: the camera must be a video file, read by time (controllers.camera.offline)."""
+        from controllers.camera.offline import OfflineCamera
+        built = self._camera_pipeline()
+        if built is None:
+            return None
+        pipeline, options = built
+        source = options["source"]
+        if not isinstance(source, str) or "://" in source or source.isdigit():
+            raise SessionError(f"camera {source}: a render reads the camera from a video file (--camera FILE)")
+        try:
+            return OfflineCamera(source, pipeline, float(options.get("model_fps") or 10.0), fps)
+        except ValueError as exc:
+            raise SessionError(f"camera: {exc}") from None
 
     def _audio_frames(self, fps: float, total: int) -> Iterator[Any] | None:
         """Offline: the features each video frame sees (controllers.audio.features.per_video_frame), moved
@@ -641,6 +666,31 @@ class Session:
                            samplerate=c.audio_rate or options.get("samplerate"),
                            channels=int(c.audio_channels or options.get("channels") or 1), block=block,
                            settings=analysis, offset=offset)]
+
+    def _camera_pipeline(self) -> tuple[Any, dict[str, Any]] | None:
+        """The camera's source and pipeline, from --camera and the show's ``inputs: camera:`` (None: no camera)."""
+        from controllers.camera.pipeline import CameraPipeline
+        options = self._controller_options("camera")
+        source = self.config.camera if self.config.camera is not None else options.get("source")
+        if source is None:
+            return None
+        pipeline = CameraPipeline(options.get("preprocess"), model=options.get("model"),
+                                  model_options=options.get("model_options"),
+                                  smoothing=float(options.get("smoothing") or 0.0))
+        return pipeline, {"source": source, **options}
+
+    def _camera(self) -> list[Any]:
+        """The camera, live: its features as camera.* sources and its picture as the camera layer."""
+        from controllers.camera.live import CameraInput
+        built = self._camera_pipeline()
+        if built is None:
+            return []
+        pipeline, options = built
+        try:
+            return [CameraInput(options["source"], pipeline, model_fps=float(options.get("model_fps") or 10.0),
+                                size=options.get("size"), fps=options.get("fps"))]
+        except ValueError as exc:
+            raise SessionError(f"camera: {exc}") from None
 
     def _tune_engine(self, engine: LiveEngine) -> None:
         """The show's engine-side inputs: takeover mode, modulations, quantised GO (again at every reload)."""

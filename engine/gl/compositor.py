@@ -9,7 +9,8 @@ Per output, every display frame:
    The same pass places the square image on the output: ``fit`` (letterbox), ``fill`` (crop) or ``stretch``,
    for the output's region of the canvas (one projector of several).
 3. **Effects**: the chain of ``shaders/`` effects, ping-ponging between two textures; effects at their
-   defaults are skipped; feedback effects get their own previous output.
+   defaults are skipped; feedback effects get their own previous output, and every effect can sample the
+   image layers (:meth:`Compositor.set_layer`: the camera, as ``u_camera``).
 4. **Present**: ``hud.glsl`` draws the result (with the operator overlay if any) into the target framebuffer.
 
 Nothing raises out of :meth:`Compositor.render`: a failing stage is reported in :attr:`Compositor.errors`
@@ -48,6 +49,8 @@ _throttle = Throttle(log)
 TIME_WRAP_SECONDS = 3600.0
 TAU = 2 * math.pi
 
+MAX_LAYERS = 4          # image layers (texture units 2..5) effects may sample
+LAYER_FADE_SECONDS = 1.0   # an image layer fades in when its frames come, and out when they stop
 MIN_REGION = 0.001      # the smallest part of the canvas an output may show (a thousandth of its width)
 
 
@@ -91,6 +94,22 @@ class Layout:
             raise ValueError(f"fit must be one of {FIT_MODES}, got {self.fit!r}")
 
 
+@dataclasses.dataclass
+class _Layer:
+    """An image layer's texture and how much it shows (see :meth:`Compositor.set_layer`)."""
+
+    texture: moderngl.Texture | None
+    sequence: int
+    since: float                    # when it (last) began to come
+    live_at: float = 0.0            # its weight then
+    gone: float | None = None       # when its source went (None: it is coming)
+
+    def weight(self, now: float) -> float:
+        if self.gone is not None:
+            return max(0.0, self.live_at - (now - self.gone) / LAYER_FADE_SECONDS)
+        return min(1.0, self.live_at + max(0.0, now - self.since) / LAYER_FADE_SECONDS)
+
+
 class Compositor:
     """Draws one output. Owns its textures (through ``gl``); shares the shader library of its context."""
 
@@ -118,6 +137,7 @@ class Compositor:
         self.skip_at_defaults = True      # effects whose parameters sit at their defaults cost nothing
         self._phases: dict[str, float] = {}          # parameter key -> its integral over time, mod 2π
         self._phase_time: float | None = None
+        self._layers: dict[str, _Layer] = {}          # image layers (the camera) by name
 
     @property
     def chain(self) -> list[str]:
@@ -169,6 +189,33 @@ class Compositor:
         for frame in frames[-2:]:
             if not self._sequences or frame.sequence > self._sequences[-1]:
                 self._upload(frame, now)
+
+    def set_layer(self, name: str, rgb: np.ndarray | None, sequence: int, now: float) -> None:
+        """An image layer effects can sample as ``u_<name>`` (the camera: ``u_camera``), with ``u_<name>_aspect``
+        its width / height and ``u_<name>_live`` its weight: it rises to 1 over :data:`LAYER_FADE_SECONDS`
+        once frames come, and falls back to 0 as long after ``rgb`` is None (the source is gone: the layer
+        fades out instead of freezing its last picture). Uploads only a newer ``sequence``."""
+        held = self._layers.get(name)
+        if rgb is None:
+            if held is not None and held.gone is None:
+                held.live_at, held.gone = held.weight(now), now
+            return
+        if held is None:
+            if len(self._layers) >= MAX_LAYERS:
+                raise ValueError(f"at most {MAX_LAYERS} image layers")
+            held = self._layers[name] = _Layer(None, -1, now)
+        elif held.gone is not None:                         # back: fade in again from where it was
+            held.live_at, held.since, held.gone = held.weight(now), now, None
+        if sequence <= held.sequence:
+            return
+        h, w = rgb.shape[:2]
+        if held.texture is not None and held.texture.size != (w, h):
+            self.gl.release(held.texture)
+            held.texture = None
+        if held.texture is None:
+            held.texture = self.gl.texture((w, h), 3)
+        held.texture.write(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes(), alignment=1)
+        held.sequence = sequence
 
     # ---------------------------------------------------------------------------------------------- render
     def render(self, now: float, frames: Sequence[GeneratedFrame], params: dict[str, float],
@@ -244,6 +291,13 @@ class Compositor:
             if previous is not None:
                 previous.texture.use(1)
                 _set(prog, "u_history", 1)
+            for unit, (layer, held) in enumerate(sorted(self._layers.items()), start=2):
+                if held.texture is None:
+                    continue
+                held.texture.use(unit)
+                _set(prog, f"u_{layer}", unit)
+                _set(prog, f"u_{layer}_live", held.weight(now))
+                _set(prog, f"u_{layer}_aspect", held.texture.size[0] / held.texture.size[1])
             _set(prog, "u_resolution", self.work_size)
             _set(prog, "u_time", time_uniform)
             for spec in effect.params:
@@ -278,8 +332,9 @@ class Compositor:
     def release(self) -> None:
         """Give back every GL object this compositor made (the shader library's programs stay)."""
         self.gl.release(*self._frames, *self._stage, *[t for pair in self._history.values() for t in pair],
-                        self._overlay)
+                        self._overlay, *[held.texture for held in self._layers.values()])
         self._frames, self._sequences, self._arrivals, self._history, self._overlay = [], [], [], {}, None
+        self._layers = {}
 
 
 def _set(program: moderngl.Program, name: str, value: object) -> None:

@@ -39,7 +39,7 @@ from engine.defaults import DEFAULT_CHAIN, FIT_MODES
 from engine.latent.spec import EASINGS, INTERPOLATIONS, SECONDS_PER_KEYFRAME, Keyframe
 from engine.models.config import NOISE_MODES
 from engine.params import ENGINE_PARAMS, PARAM_CURVES, ParamSpec
-from engine.show import load_audio, load_inputs
+from engine.show import load_audio, load_camera, load_inputs
 from engine.show.curves import CURVES
 from engine.show.model import (CONTINUE_MODES, Action, Cue, DirectionDecl, FadeAction, GotoAction, OutputConfig, ParamDecl,
                                ShadersAction, Show, WalkAction, is_cue_id)
@@ -655,9 +655,10 @@ class _Reader:
         inputs: dict[str, object] = {}
         if get("inputs") is not None:
             families = self.mapping(get("inputs"), "inputs", ("keyboard", "osc", "midi", "link", "quantize",
-                                                              "modulate", "audio"))
+                                                              "modulate", "audio", "camera"))
             readers = {"midi": load_inputs.midi, "link": load_inputs.link, "quantize": load_inputs.quantize,
-                       "modulate": load_inputs.modulations, "audio": load_audio.audio}
+                       "modulate": load_inputs.modulations, "audio": load_audio.audio,
+                       "camera": load_camera.camera}
             for family, read in readers.items():
                 if family in families:
                     section = read(self, families[family][1], f"inputs.{family}")

@@ -233,3 +233,48 @@ def test_missing_effect_is_reported_and_skipped(gl):
     img = r.draw(0.0, [gen(solid((100, 100, 100)), 1)])
     r.release()
     assert img[45, 80].mean() > 90
+
+
+@pytest.mark.parametrize("mode, expected", [(0, (200, 50, 0)), (1, (255, 150, 100)), (2, (221, 130, 100)),
+                                            (3, (78, 20, 0)), (4, (100, 50, 100))])
+def test_the_camera_layer_blends_in_each_mode(gl, mode, expected):
+    r = Rig(gl, size=(96, 96), chain=("camera_layer",))
+    try:
+        r.params.set("camera_layer.amount", 1.0)
+        r.params.set("camera_layer.mode", float(mode))
+        r.comp.set_layer("camera", solid((200, 50, 0), 32), 1, now=0.0)
+        got = r.draw(1.0, [gen(solid((100, 100, 100)), 1)])[48, 48]     # faded in by then
+        assert np.all(np.abs(got.astype(int) - expected) <= 2), (mode, got)
+    finally:
+        r.release()
+
+
+def test_the_camera_layer_is_upright_placed_and_faded_by_its_opacity(gl):
+    r = Rig(gl, size=(160, 90), fit="fill", chain=("camera_layer",))
+    try:
+        camera = solid((0, 255, 0), 64)
+        camera[:8] = (255, 0, 0)                                 # red on top, blue at the bottom
+        camera[-8:] = (0, 0, 255)
+        base = [gen(solid((10, 10, 10)), 1)]
+        assert tuple(r.draw(0.0, base)[45, 80]) == (10, 10, 10)  # no camera yet, and amount 0: untouched
+        r.params.set("camera_layer.amount", 1.0)
+        assert tuple(r.draw(0.0, base)[45, 80]) == (10, 10, 10)  # amount 1 but no frame: untouched
+        r.comp.set_layer("camera", camera, 1, now=0.0)
+        rising = r.draw(0.5, base)[45, 80].astype(int)           # fading in over a second
+        assert np.all(np.abs(rising - (5, 132, 5)) <= 3), rising
+        img = r.draw(1.0, base)
+        assert tuple(img[2, 80]) == (255, 0, 0) and tuple(img[-3, 80]) == (0, 0, 255)   # upright
+        assert tuple(img[45, 5]) == (10, 10, 10)                 # fit: the sides of 16:9 stay the picture
+        r.params.set("camera_layer.fill", 1.0)
+        assert tuple(r.draw(1.1, base)[45, 5]) == (0, 255, 0)    # fill: the camera covers it all
+        r.params.set("camera_layer.amount", 0.5)
+        half = r.draw(1.2, base)[45, 80].astype(int)
+        assert np.all(np.abs(half - (5, 132, 5)) <= 2), half
+        r.comp.set_layer("camera", solid((255, 255, 255), 64), 1, now=1.3)   # not newer: not uploaded
+        assert np.all(np.abs(r.draw(1.3, base)[45, 80].astype(int) - (5, 132, 5)) <= 2)
+        r.params.set("camera_layer.amount", 1.0)
+        r.comp.set_layer("camera", None, 0, now=2.0)             # the camera went: the layer fades out
+        assert np.all(np.abs(r.draw(2.5, base)[45, 80].astype(int) - (5, 132, 5)) <= 3)
+        assert tuple(r.draw(3.0, base)[45, 80]) == (10, 10, 10)
+    finally:
+        r.release()

@@ -1,0 +1,106 @@
+"""The camera pipeline: one frame in, ``camera.*`` source events and the layer picture out, live and offline.
+
+:class:`CameraPipeline` measures the features (controllers.camera.features), pre-processes the frame
+(controllers.camera.preprocess) and, with a pix2pix model, runs it on the result; the layer is smoothed over
+time against flicker (``smoothing``: the share of the previous layer kept, 0..0.95). The live controller
+(controllers.camera.live) feeds it from the capture thread; an offline render feeds it the video file's frame
+for each video frame's time, so both make the same pictures from the same frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from controllers.camera.features import CameraFeatures
+from controllers.camera.preprocess import Preprocess
+from engine.inputs import InputEvent
+
+log = logging.getLogger(__name__)
+
+MAX_SMOOTHING = 0.95
+SOURCE = "camera"
+
+
+class CameraPipeline:
+    def __init__(self,
+                 preprocess: Preprocess | None = None,
+                 model: str | None = None,                 # a pix2pix/CycleGAN generator checkpoint
+                 model_options: dict[str, Any] | None = None,   # load_pix2pix options (netG, norm, batchnorm …)
+                 smoothing: float = 0.0,
+                 ) -> None:
+        if not 0.0 <= smoothing <= MAX_SMOOTHING:
+            raise ValueError(f"smoothing must be 0..{MAX_SMOOTHING}, got {smoothing}")
+        self.preprocess = preprocess or Preprocess()
+        self.features = CameraFeatures(mirror=self.preprocess.mirror)
+        self.model_path, self.model_options, self.smoothing = model, dict(model_options or {}), smoothing
+        self.model: Any = None
+        self.model_problem: str | None = None
+        self.model_frames = 0
+        self.model_ms = 0.0
+        self._layer: tuple[np.ndarray, int, float] | None = None     # (rgb, sequence, time it came)
+        self._smoothed: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def load_model(self) -> None:
+        """The pix2pix model, if one is named; a model that cannot load is reported, and the layer shows the
+        pre-processed camera instead."""
+        if self.model_path is None or self.model is not None:
+            return
+        from engine.models.pix2pix import Pix2PixError, load_pix2pix
+        try:
+            self.model = load_pix2pix(str(self.model_path), **self.model_options)
+        except (Pix2PixError, ValueError, TypeError) as exc:
+            self.model_problem = str(exc)
+            log.error("camera model: %s; the camera layer shows the pre-processed image", exc)
+
+    def measure(self, frame: np.ndarray, now: float) -> list[InputEvent]:
+        """The frame's features as ``camera.*`` source events at engine time ``now``."""
+        return [InputEvent(now, SOURCE, "source", f"camera.{name}", float(value))
+                for name, value in self.features.process(frame, now).items()]
+
+    def picture(self, frame: np.ndarray, sequence: int, at: float, generate: bool = True) -> None:
+        """The frame pre-processed (and through the model when ``generate`` and there is one) as the layer."""
+        image = self.preprocess(frame)
+        if generate and self.model is not None:
+            image = self.generate(image)
+        elif self.model is not None:
+            return                                    # between the model's frames the layer keeps its last
+        self._publish(image, sequence, at)
+
+    def generate(self, image: np.ndarray) -> np.ndarray:
+        """The model's output for one pre-processed image (RGB uint8 in, RGB uint8 out)."""
+        import torch
+        started = time.perf_counter()
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+        channels = self.model.config.input_nc
+        x = x.mean(1, keepdim=True) if channels == 1 else x[:, :channels] if channels <= 3 else \
+            torch.cat([x, x.new_zeros(1, channels - 3, *x.shape[2:])], 1)
+        with torch.inference_mode():
+            y = self.model(x)
+        out = y[0].clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        if out.shape[2] == 1:
+            out = np.repeat(out, 3, axis=2)
+        self.model_frames += 1
+        self.model_ms = (time.perf_counter() - started) * 1000
+        return np.ascontiguousarray(out[..., :3])
+
+    def _publish(self, image: np.ndarray, sequence: int, at: float) -> None:
+        if self.smoothing > 0:
+            current = image.astype(np.float32)
+            if self._smoothed is None or self._smoothed.shape != current.shape:
+                self._smoothed = current
+            else:
+                self._smoothed = self._smoothed * self.smoothing + current * (1.0 - self.smoothing)
+            image = self._smoothed.round().astype(np.uint8)
+        with self._lock:
+            self._layer = (image, sequence, at)
+
+    def newest(self) -> tuple[np.ndarray, int, float] | None:
+        """(rgb, sequence, the time it came) of the newest layer picture, or None."""
+        with self._lock:
+            return self._layer
