@@ -139,3 +139,16 @@ def test_an_option_given_wins_over_detection_and_a_wrong_one_is_reported(tmp_pat
         load_pix2pix(str(RESNET), netG="resnet_6blocks")
     with pytest.raises(Pix2PixError, match="net must be one of"):
         load_pix2pix(str(RESNET), netG="vgg")
+
+
+def test_the_runner_takes_the_fastest_path_that_stays_correct():
+    from engine.models.pix2pix import MIN_PSNR_DB, Pix2PixRunner, _psnr
+    ref = reference("unet256_batch_ngf8")
+    runner = Pix2PixRunner(load_pix2pix(str(UNET)))
+    assert runner.path in ("cpu fp32", "cpu fp32 channels_last", "cpu bf16 channels_last")
+    got = runner.run(torch.from_numpy(ref["input"][:1]))
+    expected = torch.from_numpy(ref["eval_single0"])
+    if "fp32" in runner.path:
+        assert float((got - expected).abs().max()) <= 1e-4
+    else:
+        assert _psnr(got, expected) >= MIN_PSNR_DB

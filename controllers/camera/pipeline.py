@@ -51,9 +51,11 @@ class CameraPipeline:
         pre-processed camera instead."""
         if self.model_path is None or self.model is not None:
             return
-        from engine.models.pix2pix import Pix2PixError, load_pix2pix
+        from engine.models.pix2pix import Pix2PixError, Pix2PixRunner, load_pix2pix
         try:
-            self.model = load_pix2pix(str(self.model_path), **self.model_options)
+            self.model = Pix2PixRunner(load_pix2pix(str(self.model_path), **self.model_options),
+                                       side=self.preprocess.size)
+            log.info("camera model %s: %s", self.model_path, self.model.path)
         except (Pix2PixError, ValueError, TypeError) as exc:
             self.model_problem = str(exc)
             log.error("camera model: %s; the camera layer shows the pre-processed image", exc)
@@ -77,12 +79,11 @@ class CameraPipeline:
         import torch
         started = time.perf_counter()
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
-        channels = self.model.config.input_nc
+        channels = self.model.G.config.input_nc
         x = x.mean(1, keepdim=True) if channels == 1 else x[:, :channels] if channels <= 3 else \
             torch.cat([x, x.new_zeros(1, channels - 3, *x.shape[2:])], 1)
-        with torch.inference_mode():
-            y = self.model(x)
-        out = y[0].clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        y = self.model.run(x)
+        out = y[0].cpu().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
         if out.shape[2] == 1:
             out = np.repeat(out, 3, axis=2)
         self.model_frames += 1

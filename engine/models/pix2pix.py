@@ -295,3 +295,79 @@ def load_pix2pix(path: str, netG: str | None = None, norm: str | None = None, dr
     set_batchnorm(G, batchnorm)
     G.config = config                  # type: ignore[assignment]
     return G.eval().requires_grad_(False).to(device)
+
+
+MIN_PSNR_DB = 40.0             # a faster path must stay this close to fp32 on a test frame (peak-to-peak 2)
+
+
+class Pix2PixRunner:
+    """A loaded generator on its fastest correct path, chosen by measuring at start: CUDA runs fp16; the CPU
+    times fp32, fp32 channels_last and (where the processor has native bf16) bf16 channels_last on a test
+    frame, and keeps the fastest whose output stays within :data:`MIN_PSNR_DB` of fp32's. (Measured at ngf 64
+    on a 2-core Xeon: channels_last helps the U-Net and slows the ResNet; bf16 helps both, 1.5x and 2.9x.)
+    ``run`` takes and gives float32 [N, C, H, W] in [-1, 1].
+
+        runner = Pix2PixRunner(load_pix2pix("latest_net_G.pth"))
+        runner.path                      # "cpu fp32", "cpu fp32 channels_last", "cpu bf16 channels_last", "cuda fp16"
+    """
+
+    def __init__(self, G: nn.Module, side: int = 256, repeats: int = 2) -> None:
+        import time
+
+        from engine.models.load import cpu_has_native_bf16
+        self.G = G
+        self.device = next(G.parameters()).device
+        self.dtype, self.channels_last = torch.float32, False
+        config: Pix2PixConfig = G.config          # type: ignore[assignment]
+        if self.device.type == "cuda":
+            self.G, self.dtype, self.channels_last = G.half(), torch.float16, True
+        else:
+            x = torch.rand(1, config.input_nc, side, side, device=self.device) * 2 - 1
+            candidates = [(torch.float32, False), (torch.float32, True)]
+            if cpu_has_native_bf16():
+                candidates.append((torch.bfloat16, True))
+            best: tuple[float, torch.dtype, bool] | None = None
+            reference: torch.Tensor | None = None
+            with torch.inference_mode():
+                for dtype, channels_last in candidates:
+                    self.dtype, self.channels_last = dtype, channels_last
+                    out = self._forward(x)                           # warm-up (and the output to compare)
+                    started = time.perf_counter()
+                    for _ in range(repeats):
+                        self._forward(x)
+                    seconds = (time.perf_counter() - started) / repeats
+                    if reference is None:
+                        reference = out
+                    elif _psnr(out, reference) < MIN_PSNR_DB:
+                        continue
+                    if best is None or seconds < best[0]:
+                        best = (seconds, dtype, channels_last)
+            assert best is not None
+            _, self.dtype, self.channels_last = best
+        kind = {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.dtype, "fp32")
+        self.path = f"{self.device.type} {kind}" + (" channels_last" if self.channels_last else "")
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        if self.channels_last:
+            x = x.to(memory_format=torch.channels_last)
+            self.G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        else:
+            self.G.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        if self.dtype == torch.float16:
+            return self.G(x.half()).float()
+        if self.dtype == torch.bfloat16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.G(x).float()
+        return self.G(x)
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self._forward(x).contiguous()
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of ``a`` against ``b`` for images in [-1, 1] (peak-to-peak 2)."""
+    import math
+    mse = float((a.float() - b.float()).pow(2).mean())
+    return math.inf if mse == 0 else 20 * math.log10(2.0 / math.sqrt(mse))
