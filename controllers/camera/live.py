@@ -2,8 +2,9 @@
 
 :class:`CameraInput` runs a :class:`~controllers.camera.pipeline.CameraPipeline` on its own thread beside its
 :class:`~controllers.camera.capture.CameraCapture`: every new camera frame is measured and its features posted;
-the layer is made at the camera's rate, or with a pix2pix model at ``model_fps`` at most. The newest camera
-frame always wins (older ones are dropped), so the camera model never starves the display.
+the layer is made at the camera's rate, or with a pix2pix model (in its own process,
+controllers.camera.model_process) at ``model_fps`` at most. The newest camera frame always wins (older ones
+are dropped), so the camera model never starves the display, and the features never wait for it.
 
     camera = CameraInput(0, CameraPipeline(Preprocess(edges=(60, 160)), model="edges2cats/latest_net_G.pth"))
     # engine: controllers=[camera]; each display frame asks camera.layer() -> (rgb, sequence) or None
@@ -64,10 +65,13 @@ class CameraInput(Controller):
             self._thread.join(timeout=5.0)
             self._thread = None
         self.capture.stop()
+        self.pipeline.close()
 
     def status(self) -> str:
         text = self.capture.status()
         p = self.pipeline
+        if p.process is not None:
+            return f"{text}; {p.process.status()}"
         if p.model_problem:
             return f"{text}; model: {p.model_problem[:80]}"
         if p.model is not None:
@@ -82,7 +86,7 @@ class CameraInput(Controller):
         return held[0], held[1]
 
     def _run(self, post: Post, clock: Clock) -> None:
-        self.pipeline.load_model()
+        self.pipeline.load_model(own_process=True)
         seen = 0
         next_model = 0.0
         while not self._stop.is_set():
@@ -95,7 +99,7 @@ class CameraInput(Controller):
                 for event in self.pipeline.measure(captured.frame, clock.now()):
                     post(event)
                 generate = time.monotonic() >= next_model
-                if generate and self.pipeline.model is not None:
+                if generate and (self.pipeline.model is not None or self.pipeline.process is not None):
                     next_model = time.monotonic() + 1.0 / self.model_fps
                 self.pipeline.picture(captured.frame, seen, time.monotonic(), generate)
                 self.processed += 1

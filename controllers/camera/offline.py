@@ -29,7 +29,7 @@ class OfflineCamera:
         frame = self.frames.frame_at(t)
         self._index = self.frames.index_at(t)
         events = self.pipeline.measure(frame, t)
-        self.pipeline.picture(frame, i + 1, t, generate=i % self.every == 0)
+        self.pipeline.picture(frame, i + 1, t, generate=i % self.every == 0)     # the model in-line
         return events
 
     def layer(self) -> tuple[np.ndarray, int] | None:

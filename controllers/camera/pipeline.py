@@ -27,6 +27,8 @@ SOURCE = "camera"
 
 
 class CameraPipeline:
+    """One camera's measuring and picture making (see the module docstring)."""
+
     def __init__(self,
                  preprocess: Preprocess | None = None,
                  model: str | None = None,                 # a pix2pix/CycleGAN generator checkpoint
@@ -43,13 +45,21 @@ class CameraPipeline:
         self.model_frames = 0
         self.model_ms = 0.0
         self._layer: tuple[np.ndarray, int, float] | None = None     # (rgb, sequence, time it came)
+        self.process: Any = None                      # live: the model in its own process (ModelProcess)
+        self._from_model = -1                         # the camera frame of the model's result last shown
+        self._published = 0
         self._smoothed: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def load_model(self) -> None:
-        """The pix2pix model, if one is named; a model that cannot load is reported, and the layer shows the
-        pre-processed camera instead."""
-        if self.model_path is None or self.model is not None:
+    def load_model(self, own_process: bool = False) -> None:
+        """The pix2pix model, if one is named: in-line (offline renders, for repeatability), or in its own
+        process (live: controllers.camera.model_process, the newest frame wins). A model that cannot load is
+        reported, and the layer shows the pre-processed camera instead."""
+        if self.model_path is None or self.model is not None or self.process is not None:
+            return
+        if own_process:
+            from controllers.camera.model_process import ModelProcess
+            self.process = ModelProcess(str(self.model_path), self.model_options, side=self.preprocess.size)
             return
         from engine.models.pix2pix import Pix2PixError, Pix2PixRunner, load_pix2pix
         try:
@@ -66,13 +76,27 @@ class CameraPipeline:
                 for name, value in self.features.process(frame, now).items()]
 
     def picture(self, frame: np.ndarray, sequence: int, at: float, generate: bool = True) -> None:
-        """The frame pre-processed (and through the model when ``generate`` and there is one) as the layer."""
+        """The frame pre-processed (and through the model when ``generate`` and there is one) as the layer.
+        With the model in its own process the image is offered to it, and its newest result (once there is
+        one; the pre-processed camera before) becomes the layer."""
         image = self.preprocess(frame)
+        if self.process is not None:
+            if generate:
+                self.process.offer(image, sequence)
+            result = self.process.poll()
+            if result is None:
+                if self.process.running is None or self.process.problem:     # loading, or failed
+                    self._publish(image, at)
+                return
+            if result[1] != self._from_model:
+                self._from_model = result[1]
+                self._publish(result[0], at)
+            return
         if generate and self.model is not None:
             image = self.generate(image)
         elif self.model is not None:
             return                                    # between the model's frames the layer keeps its last
-        self._publish(image, sequence, at)
+        self._publish(image, at)
 
     def generate(self, image: np.ndarray) -> np.ndarray:
         """The model's output for one pre-processed image (RGB uint8 in, RGB uint8 out)."""
@@ -90,7 +114,10 @@ class CameraPipeline:
         self.model_ms = (time.perf_counter() - started) * 1000
         return np.ascontiguousarray(out[..., :3])
 
-    def _publish(self, image: np.ndarray, sequence: int, at: float) -> None:
+    def _publish(self, image: np.ndarray, at: float) -> None:
+        """The new layer picture (its own increasing sequence: the compositor uploads only newer ones)."""
+        self._published += 1
+        sequence = self._published
         if self.smoothing > 0:
             current = image.astype(np.float32)
             if self._smoothed is None or self._smoothed.shape != current.shape:
@@ -100,6 +127,11 @@ class CameraPipeline:
             image = self._smoothed.round().astype(np.uint8)
         with self._lock:
             self._layer = (image, sequence, at)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+            self.process = None
 
     def newest(self) -> tuple[np.ndarray, int, float] | None:
         """(rgb, sequence, the time it came) of the newest layer picture, or None."""

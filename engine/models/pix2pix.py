@@ -208,9 +208,7 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore", UserWarning)
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:      # UnpicklingError (code in the file), RuntimeError, EOFError, zip errors
-        text = str(exc).strip().splitlines()
-        raise Pix2PixError(f"{path}: not a checkpoint of plain tensors ({(text[0] if text else type(exc).__name__)[:160]})"
-                           ) from None
+        raise Pix2PixError(f"{path}: not a checkpoint of plain tensors ({_load_reason(exc)})") from None
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not data or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
@@ -219,6 +217,18 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     if all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
     return data
+
+
+def _load_reason(exc: BaseException) -> str:
+    """What torch.load's refusal says, in one short line (its weights-only message is a paragraph of advice
+    around one line of reason: the global or the opcode it would not take)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        after = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()
+        reason = next((line.strip() for line in after if line.strip()), "")
+        return f"refused by the weights-only loader: {reason[:120]}" if reason else "refused by the weights-only loader"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:160]
 
 
 def detect(state: dict[str, torch.Tensor], path: str) -> dict[str, Any]:
