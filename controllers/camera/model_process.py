@@ -39,9 +39,15 @@ def run(connection: Any, path: str, options: dict[str, Any], side: int, threads:
         runner = Pix2PixRunner(load_pix2pix(path, **options), side=side)
     except Exception as exc:                    # Pix2PixError and anything else: reported, then the child ends
         text = str(exc).strip().splitlines()
-        connection.send(("error", (text[0] if text else type(exc).__name__)[:300]))
+        try:
+            connection.send(("error", (text[0] if text else type(exc).__name__)[:300]))
+        except (OSError, BrokenPipeError):
+            pass
         return
-    connection.send(("ready", runner.path))
+    try:
+        connection.send(("ready", runner.path))
+    except (OSError, BrokenPipeError):
+        return
     channels = int(getattr(runner.G, "config").input_nc)
     while True:
         try:
@@ -60,7 +66,10 @@ def run(connection: Any, path: str, options: dict[str, Any], side: int, threads:
         if y.shape[2] == 1:
             y = np.repeat(y, 3, axis=2)
         out = np.ascontiguousarray(y[..., :3])
-        connection.send(("frame", sequence, out.shape, out.tobytes(), (time.perf_counter() - started) * 1000))
+        try:
+            connection.send(("frame", sequence, out.shape, out.tobytes(), (time.perf_counter() - started) * 1000))
+        except (OSError, BrokenPipeError):      # the engine closed its end: done
+            return
 
 
 class ModelProcess:
