@@ -459,6 +459,10 @@ class Session:
         from controllers.audio.features import frame_events
         assert self.G is not None
         size, total = self.render_plan(settings, go_at)
+        # The sound and the camera first: a file that cannot be used is refused before any GL is made. A
+        # replay's events already hold the features its live run heard: its --audio is only the sound track.
+        audio = self._audio_frames(settings.fps, total) if replay is None else None
+        camera = self._offline_camera(settings.fps)
         params = self._params()
         ctx = shared_egl_context()
         spec = dataclasses.replace(self.output_specs(render_size=size)[0], render_scale=self.config.render_scale or 1.0)
@@ -474,9 +478,6 @@ class Session:
                          + list(replay.events if replay is not None else ()), key=lambda e: e.time)
         shows = sorted(replay.shows if replay is not None else (), key=lambda r: r[0])
         shaders = sorted(replay.shaders if replay is not None else (), key=lambda r: r[0])
-        # A replay's events already hold the features its live run heard: its --audio is only the sound track.
-        audio = self._audio_frames(settings.fps, total) if replay is None else None
-        camera = self._offline_camera(settings.fps)
         if camera is not None:
             engine.layer_sources.append(camera)
 
