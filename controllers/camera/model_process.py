@@ -48,7 +48,6 @@ def run(connection: Any, path: str, options: dict[str, Any], side: int, threads:
         connection.send(("ready", runner.path))
     except (OSError, BrokenPipeError):
         return
-    channels = int(getattr(runner.G, "config").input_nc)
     while True:
         try:
             message = connection.recv()
@@ -58,14 +57,7 @@ def run(connection: Any, path: str, options: dict[str, Any], side: int, threads:
             return
         sequence, shape, data = message
         started = time.perf_counter()
-        image = np.frombuffer(data, np.uint8).reshape(shape)
-        x = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
-        x = x.mean(1, keepdim=True) if channels == 1 else x[:, :channels] if channels <= 3 else \
-            torch.cat([x, x.new_zeros(1, channels - 3, *x.shape[2:])], 1)
-        y = runner.run(x)[0].clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
-        if y.shape[2] == 1:
-            y = np.repeat(y, 3, axis=2)
-        out = np.ascontiguousarray(y[..., :3])
+        out = runner.image(np.frombuffer(data, np.uint8).reshape(shape).copy())
         try:
             connection.send(("frame", sequence, out.shape, out.tobytes(), (time.perf_counter() - started) * 1000))
         except (OSError, BrokenPipeError):      # the engine closed its end: done

@@ -100,19 +100,11 @@ class CameraPipeline:
 
     def generate(self, image: np.ndarray) -> np.ndarray:
         """The model's output for one pre-processed image (RGB uint8 in, RGB uint8 out)."""
-        import torch
         started = time.perf_counter()
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
-        channels = self.model.G.config.input_nc
-        x = x.mean(1, keepdim=True) if channels == 1 else x[:, :channels] if channels <= 3 else \
-            torch.cat([x, x.new_zeros(1, channels - 3, *x.shape[2:])], 1)
-        y = self.model.run(x)
-        out = y[0].cpu().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
-        if out.shape[2] == 1:
-            out = np.repeat(out, 3, axis=2)
+        out: np.ndarray = self.model.image(image)
         self.model_frames += 1
         self.model_ms = (time.perf_counter() - started) * 1000
-        return np.ascontiguousarray(out[..., :3])
+        return out
 
     def _publish(self, image: np.ndarray, at: float) -> None:
         """The new layer picture (its own increasing sequence: the compositor uploads only newer ones)."""

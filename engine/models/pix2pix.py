@@ -375,6 +375,20 @@ class Pix2PixRunner:
         with torch.inference_mode():
             return self._forward(x).contiguous()
 
+    def image(self, rgb: Any) -> Any:
+        """One RGB uint8 [H, W, 3] image through the model, as RGB uint8 [H, W, 3]: mapped to [-1, 1], its
+        channels made what the model takes (averaged to one, or padded with zeros), one-channel output
+        repeated to three."""
+        import numpy as np
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+        channels = int(getattr(self.G, "config").input_nc)
+        x = x.mean(1, keepdim=True) if channels == 1 else x[:, :channels] if channels <= 3 else \
+            torch.cat([x, x.new_zeros(1, channels - 3, *x.shape[2:])], 1)
+        y = self.run(x)[0].cpu().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()
+        if y.shape[2] == 1:
+            y = np.repeat(y, 3, axis=2)
+        return np.ascontiguousarray(y[..., :3])
+
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of ``a`` against ``b`` for images in [-1, 1] (peak-to-peak 2)."""
