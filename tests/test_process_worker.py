@@ -60,12 +60,12 @@ def test_a_killed_process_is_restarted_and_the_last_frame_stays(default_generato
 
 def test_stopping_leaves_no_process_thread_or_shared_memory(default_generator, walker):
     worker = ProcessWorker(default_generator, model="default", precision=default_generator.precision, threads=1).start()
-    names = [worker._request.name, worker._slots.name]
+    names = list(worker.shared_memory_names)
     worker.request(walker.frame_at(0.1))
     wait_for(worker.frames.latest)
     worker.stop()
     assert multiprocessing.active_children() == []
-    assert not [t for t in threading.enumerate() if t.name == "generator-process-reader"]
+    assert not [t for t in threading.enumerate() if t.name == "generator-reader"]
     assert not [n for n in names if os.path.exists(f"/dev/shm/{n.lstrip('/')}")]
 
 

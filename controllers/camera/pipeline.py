@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 
 MAX_SMOOTHING = 0.95
 SOURCE = "camera"
+
+
+class LayerPicture(NamedTuple):
+    """The newest layer picture, with where it came from (for the compositor, the HUD and the latency bench)."""
+
+    rgb: np.ndarray          # RGB uint8
+    sequence: int            # the layer's own, increasing: the compositor uploads only newer ones
+    at: float                # time.monotonic() when it was made
+    frame: int               # the camera frame it was made from
 
 
 class CameraPipeline:
@@ -44,7 +53,7 @@ class CameraPipeline:
         self.model_problem: str | None = None
         self.model_frames = 0
         self.model_ms = 0.0
-        self._layer: tuple[np.ndarray, int, float] | None = None     # (rgb, sequence, time it came)
+        self._layer: LayerPicture | None = None
         self.process: Any = None                      # live: the model in its own process (ModelProcess)
         self._from_model = -1                         # the camera frame of the model's result last shown
         self._published = 0
@@ -86,17 +95,17 @@ class CameraPipeline:
             result = self.process.poll()
             if result is None:
                 if self.process.running is None or self.process.problem:     # loading, or failed
-                    self._publish(image, at)
+                    self._publish(image, at, sequence)
                 return
             if result[1] != self._from_model:
                 self._from_model = result[1]
-                self._publish(result[0], at)
+                self._publish(result[0], at, result[1])
             return
         if generate and self.model is not None:
             image = self.generate(image)
         elif self.model is not None:
             return                                    # between the model's frames the layer keeps its last
-        self._publish(image, at)
+        self._publish(image, at, sequence)
 
     def generate(self, image: np.ndarray) -> np.ndarray:
         """The model's output for one pre-processed image (RGB uint8 in, RGB uint8 out)."""
@@ -106,7 +115,7 @@ class CameraPipeline:
         self.model_ms = (time.perf_counter() - started) * 1000
         return out
 
-    def _publish(self, image: np.ndarray, at: float) -> None:
+    def _publish(self, image: np.ndarray, at: float, frame: int) -> None:
         """The new layer picture (its own increasing sequence: the compositor uploads only newer ones)."""
         self._published += 1
         sequence = self._published
@@ -118,14 +127,14 @@ class CameraPipeline:
                 self._smoothed = self._smoothed * self.smoothing + current * (1.0 - self.smoothing)
             image = self._smoothed.round().astype(np.uint8)
         with self._lock:
-            self._layer = (image, sequence, at)
+            self._layer = LayerPicture(image, sequence, at, frame)
 
     def close(self) -> None:
         if self.process is not None:
             self.process.close()
             self.process = None
 
-    def newest(self) -> tuple[np.ndarray, int, float] | None:
-        """(rgb, sequence, the time it came) of the newest layer picture, or None."""
+    def newest(self) -> LayerPicture | None:
+        """The newest layer picture, or None before the first."""
         with self._lock:
             return self._layer

@@ -4,10 +4,13 @@ started again; and the live camera input with the model beside it."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import torch
 
-import controllers.camera.model_process as model_process
+import engine.shared_process as shared_process
 from controllers.camera.live import CameraInput
 from controllers.camera.model_process import ModelProcess
 from controllers.camera.pipeline import CameraPipeline
@@ -59,11 +62,11 @@ def test_a_model_that_cannot_load_is_reported_once(tmp_path):
 
 
 def test_a_model_process_that_dies_is_started_again(monkeypatch):
-    monkeypatch.setattr(model_process, "RESTART_SECONDS", 0.5)
+    monkeypatch.setattr(shared_process, "RESTART_PAUSES", (0.5,))
     model = ModelProcess(UNET)
     try:
         wait_for(lambda: model.poll() is None and model.running, 60, "loaded")
-        model._process.kill()
+        os.kill(wait_for(lambda: model.pid, 10, "its process"), signal.SIGKILL)
         wait_for(lambda: (model.poll(), model.problem)[1], 10, "the death reported")
         wait_for(lambda: (model.poll(), model.running)[1], 60, "started again")
         model.offer(images(1)[0], 7)
