@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0
 STALL_SECONDS = 3.0             # an open camera that gives nothing this long is reopened
+OPEN_SECONDS = 5.0              # a stream URL that does not answer this long counts as not there
 MAX_SIDE = 8192                 # a frame larger than this is refused (a stream lying about itself)
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
@@ -136,7 +137,14 @@ class CameraCapture:
         if self.is_file and not os.path.isfile(str(self.source)):
             self._report(f"{self.source}: no such video file")
             return False
-        capture = cv2.VideoCapture(self.source)
+        if isinstance(self.source, str) and not self.is_file:
+            # FFmpeg's own read timeout is 30 s; a stream that hangs (a sender that stops sending but keeps the
+            # connection) must come back as a failed read within the stall time, so it can be reopened.
+            capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG,
+                                       [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(OPEN_SECONDS * 1000),
+                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STALL_SECONDS * 1000)])
+        else:
+            capture = cv2.VideoCapture(self.source)
         delivered = False
         try:
             if not capture.isOpened():

@@ -1,18 +1,27 @@
 """Camera input (controllers/camera/): capture from real video files through cv2.VideoCapture (the stand-in for
-a webcam), a source that goes away and comes back, frame-exact offline reading, the pre-processing steps and
-the camera.* features on moving and still test patterns."""
+a webcam) and from a real MJPEG stream over HTTP (the network cameras installations use), sources that go
+away and come back, frame-exact offline reading, the pre-processing steps and the camera.* features on moving
+and still test patterns."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import socketserver
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+import controllers.camera.capture as capture_module
 from controllers.camera.capture import CameraCapture, VideoFrames, parse_source
 from controllers.camera.features import CameraFeatures
+from controllers.camera.live import CameraInput
+from controllers.camera.pipeline import CameraPipeline
 from controllers.camera.preprocess import Preprocess, square
+from engine.clock import WallClock
 from tests.conftest import wait_for
 
 W, H = 160, 120
@@ -73,6 +82,84 @@ def test_a_camera_that_is_missing_is_reported_and_found_when_it_comes(tmp_path):
         assert camera.reopened >= 1
     finally:
         camera.stop()
+
+
+class MjpegCamera(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """A network camera on 127.0.0.1: multipart JPEG over HTTP at 25 fps, as IP cameras and phone apps send
+    it. ``freeze()`` makes it stop sending while keeping the connection open (a hung camera) and refuse new
+    ones with 503; ``thaw()`` ends the frozen connections and serves again."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.frozen = threading.Event()
+        self.sent = 0
+        super().__init__(("127.0.0.1", 0), _MjpegHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/stream.mjpg"
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def thaw(self) -> None:
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _MjpegHandler(http.server.BaseHTTPRequestHandler):
+    server: MjpegCamera
+
+    def do_GET(self) -> None:
+        if self.server.frozen.is_set():
+            self.send_error(503)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        try:
+            while not self.server.frozen.is_set():
+                ok, jpeg = cv2.imencode(".jpg", pattern(self.server.sent)[..., ::-1])
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                                 % len(jpeg) + jpeg.tobytes() + b"\r\n")
+                self.server.sent += 1
+                time.sleep(0.04)
+            while self.server.frozen.is_set():         # hung: the connection stays open, nothing comes
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_stream_that_hangs_is_reported_its_layer_fades_and_it_is_found_again(monkeypatch):
+    monkeypatch.setattr(capture_module, "STALL_SECONDS", 1.0)
+    server = MjpegCamera()
+    camera = CameraInput(server.url, CameraPipeline(Preprocess(size=64)))
+    camera.start(lambda event: None, WallClock())
+    try:
+        wait_for(lambda: camera.capture.frames >= 10 and camera.layer() is not None, 20, "frames from the stream")
+        assert camera.capture.problem is None and "http://127.0.0.1" in camera.status()
+        server.freeze()                                  # hung: no frames, the connection still open
+        wait_for(lambda: camera.capture.problem and "stopped delivering" in camera.capture.problem, 10,
+                 "the stall reported")
+        wait_for(lambda: camera.layer() is None, 10, "the layer going (it fades rather than freezing)")
+        frames = camera.capture.frames
+        time.sleep(1.5)
+        assert camera.capture.frames == frames and "trying again" in camera.capture.status()
+        server.thaw()
+        wait_for(lambda: camera.capture.frames > frames + 10 and camera.layer() is not None, 40, "found again")
+        assert camera.capture.problem is None and camera.capture.reopened >= 1
+    finally:
+        camera.stop()
+        server.close()
 
 
 def test_offline_frames_by_time_are_exact_in_any_order(tmp_path):
