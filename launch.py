@@ -304,7 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     camera.add_argument("--camera", default=None, metavar="INDEX|FILE|URL", type=camera_source,
                         help="the camera: an index, a video file (looped live; read by time in a render) or a "
                              "stream URL; the show's inputs: camera: says how it is prepared and which pix2pix "
-                             "model reinterprets it. Frames are never written to disk")
+                             "model reinterprets it. Without a show the camera layer joins the default chain "
+                             "(screen blend at 0.5). Frames are never written to disk")
+    camera.add_argument("--camera-model", default=None, metavar="NET_G.pth", type=camera_model,
+                        help="a pix2pix / CycleGAN generator checkpoint (the reference implementation's "
+                             "*_net_G.pth) that reinterprets the camera; its options are read from the file "
+                             "(the show's model: wins over nothing, this wins over the show's)")
     live.add_argument("--no-oscquery", action="store_true",
                       help="with --osc: do not serve the namespace over OSCQuery (HTTP on the OSC port's number, "
                            "advertised over zeroconf)")
@@ -411,6 +416,14 @@ def camera_source(text: str) -> str:
         return str(parse_source(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def camera_model(text: str) -> str:
+    if not 0 < len(text) <= 1000 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"expected a checkpoint file, got {text[:40]!r}")
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text[:200]}: no such checkpoint file")
+    return text
 
 
 def list_audio() -> int:
@@ -520,7 +533,7 @@ def session_config(args: argparse.Namespace) -> Any:
         osc_out=tuple(args.osc_out), oscquery=not args.no_oscquery, midi=tuple(args.midi), link=args.link,
         audio_in=args.audio_in, audio=args.audio, audio_rate=args.audio_rate, audio_channels=args.audio_channels,
         audio_block=args.audio_block, av_offset=args.av_offset / 1000.0 if args.av_offset is not None else None,
-        camera=args.camera)
+        camera=args.camera, camera_model=args.camera_model)
 
 
 def run(args: argparse.Namespace) -> int:

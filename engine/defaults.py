@@ -18,6 +18,12 @@ SHIPPED_SHADERS = os.path.join(ROOT, "shaders")     # the effects and stages tha
 # The effect chain of a run that names none: effects at their defaults cost nothing (the compositor skips them).
 DEFAULT_CHAIN: tuple[str, ...] = ("feedback", "kaleidoscope", "colour_grade", "vignette", "crossfade")
 
+# ``--camera`` without a show: the default chain with the camera layer before the vignette, shown at these
+# settings (a show says its own: shows/camera.yaml).
+CAMERA_CHAIN: tuple[str, ...] = ("feedback", "kaleidoscope", "colour_grade", "camera_layer", "vignette", "crossfade")
+CAMERA_LAYER_DEFAULTS: dict[str, float] = {"camera_layer.amount": 0.5, "camera_layer.mode": 2.0,  # screen
+                                           "camera_layer.fill": 1.0}
+
 # How the square model image meets an output of another aspect ratio: letterbox, crop, or stretch.
 FIT_MODES: tuple[str, ...] = ("fit", "fill", "stretch")
 DEFAULT_FIT = "fill"                                 # an installation wall has no black bars

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from engine.defaults import (DEFAULT_CHAIN, DEFAULT_FIT, DEFAULT_FPS, DEFAULT_LIVE_SIZE, FIT_MODES, SHIPPED_SHADERS,
+from engine.defaults import (CAMERA_CHAIN, CAMERA_LAYER_DEFAULTS, DEFAULT_CHAIN, DEFAULT_FIT, DEFAULT_FPS, DEFAULT_LIVE_SIZE, FIT_MODES, SHIPPED_SHADERS,
                              SOFTWARE_GL_FPS)
 from engine.inputs import InputEvent
 from engine.latent.spec import Keyframe
@@ -116,6 +116,7 @@ class SessionConfig:
     av_offset: float | None = None               # --av-offset (s): the picture this much earlier than the sound;
                                                  # None: the show's (live), the features' latency (offline)
     camera: str | None = None                    # --camera INDEX|FILE|URL: the camera (else the show's)
+    camera_model: str | None = None              # --camera-model PTH: its pix2pix model (else the show's)
     render_scale: float | None = None            # effects at this share of the output's pixels; None: live on
                                                  # software GL as render_scale_for says, else 1
 
@@ -298,7 +299,8 @@ class Session:
         show = self.show
         base: dict[str, Any] = dict(size=c.size or DEFAULT_LIVE_SIZE, screen=c.screen, fullscreen=c.fullscreen,
                                     fit=c.fit or DEFAULT_FIT,
-                                    chain=_first(c.chain, show.chain if show is not None else None, DEFAULT_CHAIN))
+                                    chain=_first(c.chain, show.chain if show is not None else None,
+                                                 CAMERA_CHAIN if self._camera_without_show() else DEFAULT_CHAIN))
         extras: list[dict[str, Any]] = [dict(o) for o in c.outputs] or [{}]
         if show is not None and not c.outputs:    # the show's outputs; the command line's fit and chain win
             extras = [{"size": c.size or o.size, "screen": o.screen, "fullscreen": o.fullscreen or c.fullscreen,
@@ -567,7 +569,16 @@ class Session:
         params = engine_params()
         for spec in engine_vocabulary(self.config.shaders).params.values():
             params.declare(spec)
+        if self._camera_without_show():       # its defaults, so a reset or a panic keeps the camera in view
+            for name, value in CAMERA_LAYER_DEFAULTS.items():
+                if name in params.keys():
+                    params.declare(dataclasses.replace(params.spec(name), default=value))
+                    params.set(name, value, immediate=True)
         return params
+
+    def _camera_without_show(self) -> bool:
+        """``--camera`` with no show and no ``--chain``: the camera layer joins the default chain, visibly."""
+        return self.config.camera is not None and self.show is None and self.config.chain is None
 
     def _producer(self, software_gl: bool) -> Any:
         """The generator worker for a live run: a child process where GL renders on the CPU (torch and GL
@@ -675,7 +686,7 @@ class Session:
         source = self.config.camera if self.config.camera is not None else options.get("source")
         if source is None:
             return None
-        pipeline = CameraPipeline(options.get("preprocess"), model=options.get("model"),
+        pipeline = CameraPipeline(options.get("preprocess"), model=self.config.camera_model or options.get("model"),
                                   model_options=options.get("model_options"),
                                   smoothing=float(options.get("smoothing") or 0.0))
         return pipeline, {"source": source, **options}

@@ -122,3 +122,22 @@ def test_live_headless_with_a_camera_file(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "display frames" in done.stderr
     assert not [line for line in done.stderr.splitlines() if "WARNING" in line and "camera" in line.lower()]
+
+
+def test_camera_and_model_from_the_command_line_without_a_show(tmp_path):
+    """--camera alone puts the camera layer into the default chain, visibly; --camera-model reinterprets it."""
+    video = write_video(str(tmp_path / "visitor.mp4"), [pattern(i) for i in range(10)], fps=25)
+    model = str(FIXTURES / "pix2pix" / "unet256_batch_ngf8.pth")
+    runs = {"walk": (), "camera": ("--camera", video), "model": ("--camera", video, "--camera-model", model)}
+    out = {}
+    for name, extra in runs.items():
+        done = launch("--render", str(tmp_path / name / "%03d.png"), "--size", "48x48", "--fps", "25",
+                      "--frames", "30", "--quiet", *extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        out[name] = rendered(tmp_path / name, 30)
+    assert np.array_equal(out["walk"][0], out["camera"][0])                   # the layer fades in from nothing
+    assert np.abs(out["walk"][29] - out["camera"][29]).mean() > 10             # ... and is there after a second
+    assert np.abs(out["camera"][29] - out["model"][29]).mean() > 5             # the model's picture, not the camera
+    done = launch("--camera", video, "--camera-model", str(tmp_path / "nothing.pth"), "--render",
+                  str(tmp_path / "x.mp4"), "--frames", "2")
+    assert done.returncode == 2 and "nothing.pth: no such checkpoint file" in done.stderr
