@@ -2,7 +2,8 @@
 
 Sources:
 
-* ``"default"`` — the embedded default model (``default.py``), no file needed.
+* ``"default"`` — the embedded default model: ``default.safetensors``, shipped inside the package and read
+  like any converted model below (``default.py`` holds the recipe that made it).
 * ``*.pkl`` — an official StyleGAN2-ADA / StyleGAN3-repo network pickle holding a StyleGAN2 generator, read
   by the restricted unpickler (``pickle_reader.py``): its ``G_ema`` is rebuilt from the stored kwargs and state.
 * ``*.safetensors`` — a model converted once with :func:`save_generator` (weights + JSON config in the header),
@@ -28,11 +29,13 @@ from engine.models.config import ConfigError, GeneratorConfig
 from engine.models.networks import PRECISIONS, Generator, Precision
 from engine.models import ops
 from engine.models.pickle_reader import ModelFileError, PersistentRecord, RecordError, read_network_pickle
+from engine.models.tone import TONE_MAPS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
 _SAFETENSORS_CONFIG_KEY = "latentstage.generator_config"
+_SAFETENSORS_TONE_KEY = "latentstage.tone_map"          # how values outside [-1, 1] are shown (tone.py)
 _STYLEGAN2_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer",
                       "ToRGBLayer", "FullyConnectedLayer", "Conv2dLayer"}
 
@@ -90,9 +93,9 @@ def load_generator(path: str | os.PathLike[str] = DEFAULT_MODEL, device: str | t
     name = os.fspath(path)
     if name != DEFAULT_MODEL and os.path.isdir(name):
         raise ModelFileError(f"{name}: is a folder, expected a model file (.pkl or .safetensors)")
-    if name == DEFAULT_MODEL:
-        from engine.models.default import build_default_generator
-        G = build_default_generator()
+    if name == DEFAULT_MODEL:                  # a file like any other, shipped inside the package
+        from engine.models.default import DEFAULT_FILE
+        G = _load_safetensors(DEFAULT_FILE)
     elif name.endswith(".safetensors"):
         G = _load_safetensors(name)
     else:
@@ -197,11 +200,15 @@ def build_checked(path: str, config: GeneratorConfig, stored: Mapping[str, Tenso
 
 
 # ---------------------------------------------------------------------------------- the safetensors format
-def save_generator(G: Generator, path: str | os.PathLike[str]) -> None:
-    """Write G as safetensors with its config in the header: a model file that holds no code at all."""
+def save_generator(G: Generator, path: str | os.PathLike[str], dtype: torch.dtype = torch.float32) -> None:
+    """Write G as safetensors with its config and tone curve in the header: a model file that holds no code at
+    all. ``dtype`` float16 halves the file (the loader computes in float32 either way)."""
     from safetensors.torch import save_file
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
-    save_file(state, os.fspath(path), metadata={_SAFETENSORS_CONFIG_KEY: json.dumps(G.config.to_dict())})
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in G.state_dict().items()}
+    save_file(state, os.fspath(path), metadata={_SAFETENSORS_CONFIG_KEY: json.dumps(G.config.to_dict()),
+                                                _SAFETENSORS_TONE_KEY: G.tone_map})
 
 
 def _load_safetensors(path: str) -> Generator:
@@ -219,6 +226,10 @@ def _load_safetensors(path: str) -> Generator:
                 config = GeneratorConfig.from_dict(json.loads(meta[_SAFETENSORS_CONFIG_KEY]))
             except (ConfigError, ValueError, TypeError, RecursionError) as exc:
                 raise ModelFileError(f"{path}: bad generator config in the header: {str(exc)[:300]}") from None
+            tone = meta.get(_SAFETENSORS_TONE_KEY, "clip")       # files written before it: the official way
+            if tone not in TONE_MAPS:
+                raise ModelFileError(f"{path}: tone curve {tone[:40]!r} in the header, expected one of "
+                                     f"{', '.join(TONE_MAPS)}")
             stored = {}
             for name in f.keys():
                 info = f.get_slice(name)
@@ -226,7 +237,9 @@ def _load_safetensors(path: str) -> Generator:
                 if dtype is None:
                     raise ModelFileError(f"{path}: '{name[:60]}' has dtype {info.get_dtype()}, expected a float type")
                 stored[name] = (tuple(info.get_shape()), dtype)
-            return build_checked(path, config, stored, f.get_tensor, os.path.getsize(path))
+            G = build_checked(path, config, stored, f.get_tensor, os.path.getsize(path))
+            G.tone_map = tone  # type: ignore[assignment]
+            return G
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except (SafetensorError, OSError, ValueError) as exc:
