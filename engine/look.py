@@ -2,20 +2,23 @@
 
 Each takes RGB uint8 images ([H, W, 3], or a batch [N, H, W, 3]) and returns one number; :func:`measure`
 gives them all for a set of frames, as ``bench/look.py`` prints them for any model and the default model's
-tests check them. Luminance is Rec. 709 on values in 0..1. Real photographs (scikit-image's data module, ten
-of them at 256²) and the old seeded default measured:
+tests check them. Luminance is Rec. 709 on values in 0..1. Medians over ten photographs that scikit-image
+ships (three of them grey, hence their low colourfulness) and over sixteen seeds of the old seeded default
+(at psi 0.7, 256²), as ``bench/look.py`` measured them:
 
-==================  =======================================================  =====  ==========
-measure             what it is                                               photos  old default
-==================  =======================================================  =====  ==========
-spectral_slope      slope of log power over log frequency, 4..64 cycles      -2.4   -3.4 (too smooth)
-edge_ratio          RMS of neighbour differences / the image's std           0.38   0.06 (blur)
-border_ratio        variance in the 8-pixel border band / the whole's        0.85   0.54 (a frame)
-diversity           RMS distance between images at 32×32, RGB 0..1          0.40   0.25 (one blob)
-colourfulness       Hasler and Süsstrunk's M, RGB 0..255                     66     123 (garish)
-gradient_kurtosis   kurtosis of the Sobel gradients (Gaussian: 3)            17.6   6.6
-coherence           structure tensor (σ 2), (λ1-λ2)/(λ1+λ2) weighted by λ1+λ2  0.74   0.91 (ramps)
-==================  =======================================================  =====  ==========
+==================  ==========================================================  ======  ===========
+measure             what it is                                                  photos  old default
+==================  ==========================================================  ======  ===========
+spectral_slope      slope of log power over log frequency, 4..64 cycles         -2.67   -3.45 (blur)
+edge_ratio          RMS neighbour-difference gradient / the image's std          0.40    0.06
+border_ratio        variance in the 8-pixel border band / the whole's            0.77    0.32 (frame)
+diversity           RMS distance between images at 32×32, RGB 0..1               0.35    0.26
+colourfulness       Hasler and Süsstrunk's M, RGB 0..255                         39      126 (garish)
+gradient_kurtosis   kurtosis of the Sobel gradients (Gaussian: 3)                21.7    8.4
+coherence           structure tensor (σ 2), (λ1-λ2)/(λ1+λ2) weighted by λ1+λ2    0.74    0.91 (ramps)
+==================  ==========================================================  ======  ===========
+
+:data:`FLOOR` is what a default model must clear on sixteen seeds.
 
 Edges and calm areas make gradients heavy-tailed (high kurtosis); grain makes them Gaussian (3) and its
 structure tensor incoherent; smooth colour ramps are perfectly coherent. The frame-to-frame change of a walk

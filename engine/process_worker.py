@@ -31,7 +31,7 @@ import numpy as np
 from engine.latent.walker import WalkFrame
 from engine.logs import Throttle
 from engine.models.config import NOISE_MODES
-from engine.shared_process import SharedProcess, Skipped
+from engine.shared_process import ProblemKind, SharedProcess, Skipped
 from engine.worker import FrameQueue, GeneratedFrame, WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,9 @@ class ProcessWorker:
         self.status.resolution, self.status.device, self.status.precision = info
 
     def _frame(self, rgb: np.ndarray, sequence: int, tag: int, meta: tuple[Any, ...], seconds: float) -> None:
+        if rgb.shape != (self.resolution, self.resolution, 3) or rgb.dtype != np.uint8:
+            self._problem(f"a frame of {rgb.dtype} {list(rgb.shape)}; expected {self.resolution}² RGB", "error")
+            return
         with self._posted_lock:
             posted = self._posted.get(sequence, time.perf_counter())
         self.status.frames += 1
@@ -115,7 +118,7 @@ class ProcessWorker:
         self.frames.put(GeneratedFrame(rgb=rgb, stamp=float(meta[0]), sequence=sequence,
                                        latency=time.perf_counter() - posted))
 
-    def _problem(self, message: str, fatal: bool) -> None:
+    def _problem(self, message: str, kind: ProblemKind) -> None:
         self.status.errors += 1
         self.status.last_error = message.splitlines()[0] if message else "error"
         self.status.last_error_at = time.perf_counter()

@@ -685,11 +685,16 @@ class Session:
         options = self._controller_options("camera")
         source = self.config.camera if self.config.camera is not None else options.get("source")
         if source is None:
+            if self.config.camera_model is not None:
+                raise SessionError("--camera-model: no camera to run it on (give --camera, or a show with "
+                                   "inputs: camera:)")
             return None
-        pipeline = CameraPipeline(options.get("preprocess"), model=self.config.camera_model or options.get("model"),
-                                  model_options=options.get("model_options"),
+        own = self.config.camera_model is None           # --camera-model: every option read from its file
+        pipeline = CameraPipeline(options.get("preprocess"),
+                                  model=options.get("model") if own else self.config.camera_model,
+                                  model_options=options.get("model_options") if own else None,
                                   smoothing=float(options.get("smoothing") or 0.0))
-        return pipeline, {"source": source, **options}
+        return pipeline, {**options, "source": source}   # --camera wins over the show's
 
     def _camera(self) -> list[Any]:
         """The camera, live: its features as camera.* sources and its picture as the camera layer."""

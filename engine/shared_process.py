@@ -15,8 +15,9 @@ GL or threads is inherited):
   back, so a result is never read while it is being written;
 * nothing is shared that a killed child could leave locked. A child that dies (a crash, the out-of-memory
   killer, a kill) is reported and started again, with a growing pause while it keeps dying
-  (:data:`RESTART_PAUSES`); a job that cannot even be made (a bad model file) is reported and, unless the
-  owner asks for retries, not started again.
+  (:data:`RESTART_PAUSES`; the pause shrinks back only once a restarted child has delivered a result); a job
+  that cannot even be made (a bad model file) is reported and tried again the same way, or, with
+  ``retry_failed_start=False``, not at all.
 
     process = SharedProcess(make_job, (path,), request_bytes=..., result_bytes=..., name="camera-model",
                             on_ready=..., on_result=..., on_problem=...).start()
@@ -24,7 +25,9 @@ GL or threads is inherited):
     process.stop()
 
 ``make_job(*args)`` runs in the child and returns a :class:`Job`: its ``info`` (sent to ``on_ready``) and a
-call from one request's payload to an uint8 array and a tuple of plain values (both handed to ``on_result``).
+call from one request's payload to a numeric array (at most ``result_bytes``) and a tuple of plain values
+(both handed to ``on_result``). Problems reach ``on_problem`` as one line and a kind: ``"fatal"`` (the job
+could not be made), ``"died"`` (the child stopped) or ``"error"`` (one request failed; the next is served).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ import os
 import struct
 import threading
 import time
+import traceback
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -49,6 +53,7 @@ RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0)  # seconds before each restart while
 # The request slot: the write counter (odd while the parent writes), the request's sequence, the owner's tag,
 # the payload's length; then the payload.
 _HEADER = struct.Struct("<qqqq")
+_RESULT_KINDS = "biuf"            # numpy dtype kinds a result may have: bool, integers, floats
 
 
 class Job(Protocol):
@@ -63,9 +68,10 @@ class Skipped(Exception):
     """A job's way to say a request gave no result, in words the owner shows as they are."""
 
 
+ProblemKind = Literal["fatal", "died", "error"]
 ReadyHandler = Callable[[tuple[Any, ...]], None]
 ResultHandler = Callable[[np.ndarray, int, int, tuple[Any, ...], float], None]  # array, sequence, tag, meta, s
-ProblemHandler = Callable[[str, bool], None]                                     # one line, fatal
+ProblemHandler = Callable[[str, ProblemKind], None]                              # one line, its kind
 
 
 class SharedProcess:
@@ -91,6 +97,10 @@ class SharedProcess:
         self._writes = 0
         self._request_lock = threading.Lock()     # this process's threads only; the child never takes it
         self._send_lock = threading.Lock()        # the reader thread and stop() both send on the control pipe
+        self._wake_lock = threading.Lock()        # submit() wakes through the pipe a restart replaces
+        self._lifecycle = threading.Lock()        # a restart and stop() never interleave
+        self._stopping = threading.Event()
+        self._closed = False
         self._running = False
         self._process: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
@@ -98,8 +108,11 @@ class SharedProcess:
         self._reader: threading.Thread | None = None
 
     def start(self) -> SharedProcess:
-        self._running = True
-        self._spawn()
+        with self._lifecycle:
+            if self._closed:
+                raise RuntimeError(f"{self.name}: stopped; make a new one")
+            self._running = True
+            self._spawn()
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-reader", daemon=True)
         self._reader.start()
         return self
@@ -112,7 +125,7 @@ class SharedProcess:
 
     @property
     def names(self) -> tuple[str, str]:
-        """The shared-memory blocks' names (a test checks that none is left behind)."""
+        """The shared-memory blocks' names (tests check that none is left behind)."""
         return self._request.name, self._slots.name
 
     def submit(self, payload: bytes | memoryview, tag: int = 0) -> int:
@@ -121,8 +134,10 @@ class SharedProcess:
         size = len(payload)
         if size > self.request_bytes:
             raise ValueError(f"{self.name}: a request of {size} bytes, the slot holds {self.request_bytes}")
-        buffer = _buf(self._request)
         with self._request_lock:
+            if self._closed:                                     # stopped: nobody will answer
+                return self._sequence
+            buffer = _buf(self._request)
             self._sequence += 1
             self._writes += 1                                    # odd: a write is under way
             struct.pack_into("<q", buffer, 0, self._writes)
@@ -131,19 +146,21 @@ class SharedProcess:
             self._writes += 1                                    # even: done
             struct.pack_into("<q", buffer, 0, self._writes)
             sequence = self._sequence
-        wake = self._wake
-        if wake is not None:
-            try:
-                wake.send_bytes(b"!")      # non-blocking: a full pipe means the child has wakes waiting already
-            except OSError:                # BlockingIOError, or a child that is gone (the reader restarts it)
-                pass
+        with self._wake_lock:              # never a pipe that a restart is closing
+            if self._wake is not None:
+                try:
+                    self._wake.send_bytes(b"!")   # non-blocking: a full pipe means wakes are waiting already
+                except OSError:            # BlockingIOError, or a child that is gone (the reader restarts it)
+                    pass
         return sequence
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End the child, the reader thread, and the shared memory."""
-        if not self._running and self._process is None:
-            return
-        self._running = False
+        """End the child, the reader thread, and the shared memory (also if it never started)."""
+        with self._lifecycle:                 # after this no restart can start another child
+            if self._closed:
+                return
+            self._closed, self._running = True, False
+            self._stopping.set()
         self._send(("quit",))
         if self._process is not None:
             self._process.join(timeout)
@@ -154,16 +171,21 @@ class SharedProcess:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout)
         self._reader = None
-        for connection in (self._conn, self._wake):
-            if connection is not None:
-                connection.close()
-        self._conn = self._wake = None
-        for memory in (self._request, self._slots):
-            memory.close()
-            try:
-                memory.unlink()
-            except FileNotFoundError:
-                pass
+        with self._send_lock, self._wake_lock:
+            for connection in (self._conn, self._wake):
+                if connection is not None:
+                    connection.close()
+            self._conn = self._wake = None
+        with self._request_lock:
+            for memory in (self._request, self._slots):
+                try:
+                    memory.unlink()                   # first: the name never outlives us
+                except FileNotFoundError:
+                    pass
+                try:
+                    memory.close()
+                except BufferError:                   # a reader that did not finish still holds a view
+                    log.warning("%s: shared memory still in use at stop; released at exit", self.name)
 
     def _send(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -177,7 +199,6 @@ class SharedProcess:
         parent, child = self._context.Pipe()
         wake_reader, wake_writer = self._context.Pipe(duplex=False)
         os.set_blocking(wake_writer.fileno(), False)
-        old = (self._conn, self._wake)
         self._process = self._context.Process(
             target=_child_main, name=f"latentstage-{self.name}", daemon=True,
             args=(child, wake_reader, self.factory, self.args, self._request.name, self._slots.name,
@@ -185,21 +206,24 @@ class SharedProcess:
         self._process.start()
         child.close()
         wake_reader.close()
-        with self._send_lock:
+        with self._send_lock, self._wake_lock:
+            for connection in (self._conn, self._wake):
+                if connection is not None:
+                    connection.close()
             self._conn, self._wake = parent, wake_writer
-        for connection in old:
-            if connection is not None:
-                connection.close()
 
     def _read(self) -> None:
         """The reader thread: results in, slots back; a dead child is reported and restarted."""
         pauses = iter(RESTART_PAUSES)
         while self._running:
             conn = self._conn
-            assert conn is not None
+            if conn is None:
+                return
             try:
                 message = conn.recv()
             except (EOFError, OSError):
+                message = None
+            except Exception:                 # a message that does not even unpickle: the child is not ours
                 message = None
             if message is None or message[0] == "fatal":
                 if not self._running:
@@ -209,34 +233,57 @@ class SharedProcess:
                     process.join(1)
                 self.ready.clear()
                 if message is not None:
-                    self.on_problem(str(message[1]), not self.retry_failed_start)
-                    if not self.retry_failed_start:
+                    fatal = not self.retry_failed_start
+                    self._report(str(message[1]), "fatal" if fatal else "died")
+                    if fatal:
                         self.failed = True
                         return
                 else:
                     code = process.exitcode if process is not None else None
-                    self.on_problem(f"the {self.name} process stopped (exit {code}); restarting it", False)
-                time.sleep(next(pauses, RESTART_PAUSES[-1]))
-                if not self._running:
+                    self._report(f"the {self.name} process stopped (exit {code}); restarting it", "died")
+                if self._stopping.wait(next(pauses, RESTART_PAUSES[-1])):
                     return
-                self.restarts += 1
-                self._spawn()
+                with self._lifecycle:
+                    if not self._running:
+                        return
+                    self.restarts += 1
+                    self._spawn()
                 continue
-            kind = message[0]
-            if kind == "ready":
-                self.ready.set()
-                pauses = iter(RESTART_PAUSES)
-                self.on_ready(tuple(message[1]))
-                self._send(("wake",))                             # a request may be waiting already
-            elif kind == "result":
-                _, slot, sequence, tag, shape, dtype, meta, seconds = message
-                count = int(np.prod(shape)) * np.dtype(dtype).itemsize
-                start = slot * self.result_bytes
-                array = np.frombuffer(_buf(self._slots)[start:start + count], dtype).reshape(shape).copy()
-                self._send(("free", slot))
-                self.on_result(array, int(sequence), int(tag), tuple(meta), float(seconds))
-            elif kind == "error":
-                self.on_problem(str(message[1]), False)
+            try:
+                if self._dispatch(message):
+                    pauses = iter(RESTART_PAUSES)             # a restarted child that works: pauses shrink
+            except Exception as exc:         # a handler that raised, or a malformed message: said, not fatal
+                log.debug("%s: reader", self.name, exc_info=True)
+                self._report(f"{type(exc).__name__}: {str(exc)[:200]}", "error")
+
+    def _dispatch(self, message: Any) -> bool:
+        """One message from the child (True for a result). Everything in it is checked: shape, dtype, slot."""
+        kind = message[0]
+        if kind == "ready":
+            self.ready.set()
+            self.on_ready(tuple(message[1]))
+            self._send(("wake",))                             # a request may be waiting already
+        elif kind == "result":
+            _, slot, sequence, tag, shape, dtype, meta, seconds = message
+            dtype = np.dtype(dtype)
+            count = int(np.prod(shape)) * dtype.itemsize
+            if not (isinstance(slot, int) and 0 <= slot < SLOTS) or dtype.kind not in _RESULT_KINDS \
+                    or not 0 < count <= self.result_bytes:
+                raise ValueError(f"a result of {dtype} {list(shape)} in slot {slot}: not what the slots hold")
+            start = slot * self.result_bytes
+            array = np.frombuffer(_buf(self._slots)[start:start + count], dtype).reshape(shape).copy()
+            self._send(("free", slot))
+            self.on_result(array, int(sequence), int(tag), tuple(meta), float(seconds))
+            return True
+        elif kind == "error":
+            self._report(str(message[1]), "error")
+        return False
+
+    def _report(self, text: str, kind: ProblemKind) -> None:
+        try:
+            self.on_problem(text, kind)
+        except Exception:                    # the owner's handler must not end the reader
+            log.exception("%s: the problem handler failed on %r", self.name, text[:200])
 
 
 def _buf(memory: mp.shared_memory.SharedMemory) -> memoryview:
@@ -246,9 +293,12 @@ def _buf(memory: mp.shared_memory.SharedMemory) -> memoryview:
 
 
 def _one_line(exc: BaseException) -> str:
+    """An exception as the parent shows it: our own errors (Skipped, ValueError and OSError kinds such as a bad
+    model file) in their own words, anything else with its type, and its traceback on the child's stderr."""
     text = str(exc).strip().splitlines()
-    if isinstance(exc, Skipped):
-        return text[0] if text else "skipped"
+    if isinstance(exc, (Skipped, ValueError, OSError)) and text:
+        return text[0]
+    traceback.print_exc()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
@@ -285,8 +335,7 @@ def _child_main(conn: Any, wake: Any, factory: Callable[..., Job], args: tuple[A
         try:
             job = factory(*args)
         except Exception as exc:                  # a model that cannot load: reported, then this child ends
-            text = str(exc).strip().splitlines()       # its own words: they name the file and what is wrong
-            conn.send(("fatal", (text[0] if text else type(exc).__name__)[:300]))
+            conn.send(("fatal", _one_line(exc)[:300]))
             return
         conn.send(("ready", tuple(job.info)))
         last = 0

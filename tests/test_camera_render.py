@@ -141,3 +141,28 @@ def test_camera_and_model_from_the_command_line_without_a_show(tmp_path):
     done = launch("--camera", video, "--camera-model", str(tmp_path / "nothing.pth"), "--render",
                   str(tmp_path / "x.mp4"), "--frames", "2")
     assert done.returncode == 2 and "nothing.pth: no such checkpoint file" in done.stderr
+
+
+def test_the_example_show_paints_with_its_shipped_model(tmp_path):
+    """shows/camera.yaml names pixels2ink (tools/make_camera_model.py): an ordinary *_net_G.pth whose options
+    are all read from the file; the show renders with it from a camera file, and its layer is the model's
+    painting, not the pixelated camera."""
+    from engine.models.pix2pix import load_pix2pix
+    example = ROOT / "shows" / "camera.yaml"
+    model = load_show(str(example)).inputs["camera"]["model"]
+    assert model.endswith("pixels2ink_net_G.pth")
+    config = load_pix2pix(model).config
+    assert (config.net, config.ngf, config.norm, config.input_nc, config.output_nc) == ("unet_256", 8, "batch", 3, 3)
+    video = write_video(str(tmp_path / "visitor.mp4"), [pattern(i) for i in range(10)], fps=25)
+    text = example.read_text(encoding="utf-8").replace("models/pixels2ink_net_G.pth", model)
+    without = "\n".join(line for line in text.splitlines()                  # the camera's model lines out
+                         if not line.startswith(("    model:", "    model_options:")))
+    runs = {}
+    for name, show_text in (("ink", text), ("plain", without)):
+        show = tmp_path / f"{name}.yaml"
+        show.write_text(show_text, encoding="utf-8")
+        done = launch(str(show), "--camera", video, "--render", str(tmp_path / name / "%03d.png"), "--size", "64x64",
+                      "--fps", "25", "--frames", "30", "--quiet")
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[name] = rendered(tmp_path / name, 30)
+    assert np.abs(runs["ink"][29] - runs["plain"][29]).mean() > 2

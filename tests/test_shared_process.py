@@ -39,7 +39,7 @@ class Recorder:
     def __init__(self) -> None:
         self.ready: list[tuple[Any, ...]] = []
         self.results: list[tuple[np.ndarray, int, int, tuple[Any, ...]]] = []
-        self.problems: list[tuple[str, bool]] = []
+        self.problems: list[tuple[str, str]] = []
         self.lock = threading.Lock()
 
     def on_ready(self, info: tuple[Any, ...]) -> None:
@@ -49,8 +49,8 @@ class Recorder:
         with self.lock:
             self.results.append((array, sequence, tag, meta))
 
-    def on_problem(self, text: str, fatal: bool) -> None:
-        self.problems.append((text, fatal))
+    def on_problem(self, text: str, kind: str) -> None:
+        self.problems.append((text, kind))
 
 
 def start(factory: Any, args: tuple[Any, ...], recorder: Recorder, retry: bool = True) -> SharedProcess:
@@ -88,7 +88,7 @@ def test_a_failed_request_is_reported_and_the_next_one_served():
         wait_for(lambda: recorder.problems, 10, "the report")
         process.submit(b"big")                                 # 1000 bytes for a 64-byte slot
         wait_for(lambda: len(recorder.problems) >= 2, 10, "the second report")
-        assert recorder.problems[0] == ("boom refused", False)
+        assert recorder.problems[0] == ("boom refused", "error")
         assert "1000 bytes" in recorder.problems[1][0]
         process.submit(bytes([5]))
         wait_for(lambda: recorder.results, 10, "served again")
@@ -104,9 +104,39 @@ def test_a_job_that_cannot_be_made_is_reported_once_and_not_retried():
     process = start(cannot_be_made, (), recorder, retry=False)
     try:
         wait_for(lambda: process.failed, 60, "the failure")
-        assert recorder.problems == [("model.pth: no such file", True)]
+        assert recorder.problems == [("model.pth: no such file", "fatal")]
         time.sleep(1.0)
         assert process.restarts == 0 and process.pid is None and not recorder.ready
         process.submit(b"x")                                   # harmless: nobody will answer it
     finally:
         process.stop()
+
+
+def test_stopping_leaves_nothing_even_unstarted_or_mid_restart(monkeypatch):
+    """stop() unlinks the shared memory whether the child ever ran or not, and a stop that lands while the
+    reader waits to restart a dead child ends the wait: no child is started after it."""
+    import multiprocessing
+    import os
+    import signal
+
+    import engine.shared_process as shared_process
+    recorder = Recorder()
+    never = SharedProcess(Negate, (0.0,), 64, 64, "test-job", recorder.on_ready, recorder.on_result,
+                          recorder.on_problem)
+    names = never.names
+    never.stop()
+    assert not [n for n in names if os.path.exists(f"/dev/shm/{n.lstrip('/')}")]
+    never.submit(b"x")                                         # after stop: nothing, and no error
+    with pytest.raises(RuntimeError, match="stopped"):
+        never.start()
+    monkeypatch.setattr(shared_process, "RESTART_PAUSES", (30.0,))
+    process = start(Negate, (0.0,), recorder)
+    wait_for(lambda: recorder.ready, 60, "the job made")
+    os.kill(process.pid, signal.SIGKILL)
+    wait_for(lambda: any(kind == "died" for _, kind in recorder.problems), 10, "the death reported")
+    names = process.names
+    started = time.monotonic()
+    process.stop()                                             # the reader is in its 30 s pause
+    assert time.monotonic() - started < 5
+    assert multiprocessing.active_children() == [] and process.restarts == 0
+    assert not [n for n in names if os.path.exists(f"/dev/shm/{n.lstrip('/')}")]

@@ -137,9 +137,10 @@ class CameraCapture:
         if self.is_file and not os.path.isfile(str(self.source)):
             self._report(f"{self.source}: no such video file")
             return False
-        if isinstance(self.source, str) and not self.is_file:
+        if isinstance(self.source, str) and not self.is_file and cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
             # FFmpeg's own read timeout is 30 s; a stream that hangs (a sender that stops sending but keeps the
-            # connection) must come back as a failed read within the stall time, so it can be reopened.
+            # connection) must come back as a failed read within the stall time, so it can be reopened. (An
+            # OpenCV built without FFmpeg opens streams with whatever backend it has, below.)
             capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG,
                                        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(OPEN_SECONDS * 1000),
                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(STALL_SECONDS * 1000)])

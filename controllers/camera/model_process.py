@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.shared_process import SharedProcess
+from engine.shared_process import ProblemKind, SharedProcess
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,14 @@ class ModelProcess:
         self.problem = None
         self.frames, self.model_ms = self.frames + 1, seconds * 1000
 
-    def _problem(self, message: str, fatal: bool) -> None:
-        if fatal:
+    def _problem(self, message: str, kind: ProblemKind) -> None:
+        if kind == "fatal":
             log.error("camera model: %s; the camera layer shows the pre-processed image", message)
         elif message != self.problem:
             log.warning("camera model: %s", message)
-        self.problem, self.running = message, (None if fatal or "stopped" in message else self.running)
+        self.problem = message
+        if kind != "error":                          # it could not load, or its process is gone
+            self.running = None
 
 
 class _Pix2PixJob:

@@ -33,10 +33,10 @@ Why a seeded StyleGAN2 looks like a defocused lava lamp, and what each step chan
    track), so truncation pulls towards the model's own centre. The output is shown through the soft tone curve
    (``tanh``: the clamps keep it within about ±2, and clipping would posterise it).
 
-Measured with ``python -m bench.look`` (16 seeds, psi 0.7, 256²), against ten photographs and the old default:
-spectral slope -3.0 (photos -2.4, old -3.4), fine-edge ratio 0.24 (0.38, 0.06), border ratio 0.79 (0.85,
-0.32), diversity 0.39 (0.40, 0.26), colourfulness 88 (66, 126), gradient kurtosis 11.6 (17.6, 8.4),
-coherence 0.59 (0.74, 0.91).
+Measured with ``python -m bench.look`` (16 seeds, psi 0.7, 256², medians), against scikit-image's ten
+photographs and the old seeded default, in that order: spectral slope -2.94 (-2.67, -3.45), fine-edge ratio
+0.25 (0.40, 0.06), border ratio 0.78 (0.77, 0.32), diversity 0.39 (0.35, 0.26), colourfulness 90 (39 with
+three grey photographs, 126), gradient kurtosis 11.3 (21.7, 8.4), coherence 0.57 (0.74, 0.91).
 """
 
 from __future__ import annotations

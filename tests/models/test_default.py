@@ -33,11 +33,12 @@ def test_is_a_real_256_stylegan2_from_its_file(default_generator):
 
 def test_the_shipped_file_is_what_the_recipe_makes(default_generator):
     """tools/make_default_model.py stores the recipe's float32 weights in float16: a fresh build, rounded the
-    same way, is the file, tensor for tensor."""
+    same way, is the file, to within two float16 steps (the calibration's sums run in another order on another
+    CPU or torch; on the machine and torch that made it, the file comes back bit for bit)."""
     fresh = build_default_generator()
     for name, stored in default_generator.state_dict().items():
         made = fresh.state_dict()[name].to(torch.float16).to(torch.float32)
-        assert torch.equal(stored, made), name
+        assert torch.allclose(stored, made, rtol=2 ** -9, atol=1e-6), name
 
 
 def test_building_it_leaves_the_global_rng_alone():
