@@ -141,6 +141,8 @@ def test_camera_and_model_from_the_command_line_without_a_show(tmp_path):
     done = launch("--camera", video, "--camera-model", str(tmp_path / "nothing.pth"), "--render",
                   str(tmp_path / "x.mp4"), "--frames", "2")
     assert done.returncode == 2 and "nothing.pth: no such checkpoint file" in done.stderr
+    done = launch("--camera-model", model, "--render", str(tmp_path / "x.mp4"), "--frames", "2")
+    assert done.returncode == 1 and "--camera-model: no camera to run it on" in done.stderr
 
 
 def test_the_example_show_paints_with_its_shipped_model(tmp_path):
