@@ -795,7 +795,6 @@ def check_paths(args: argparse.Namespace) -> None:
         raise CliError("--audio-in is a live input; a render takes its sound from --audio FILE")
     if args.record is not None and args.render is not None:
         raise CliError("--record records a live run; a --render is already a file")
-    live = args.render is None and args.convert is None
     chains = [list(spec.get("chain", ())) for spec in args.outputs]
     if args.chain is not None:
         chains.append(parse_chain(args.chain))
