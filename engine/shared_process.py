@@ -265,14 +265,17 @@ class SharedProcess:
             self._send(("wake",))                             # a request may be waiting already
         elif kind == "result":
             _, slot, sequence, tag, shape, dtype, meta, seconds = message
-            dtype = np.dtype(dtype)
-            count = int(np.prod(shape)) * dtype.itemsize
-            if not (isinstance(slot, int) and 0 <= slot < SLOTS) or dtype.kind not in _RESULT_KINDS \
-                    or not 0 < count <= self.result_bytes:
-                raise ValueError(f"a result of {dtype} {list(shape)} in slot {slot}: not what the slots hold")
-            start = slot * self.result_bytes
-            array = np.frombuffer(_buf(self._slots)[start:start + count], dtype).reshape(shape).copy()
-            self._send(("free", slot))
+            if not (isinstance(slot, int) and 0 <= slot < SLOTS):
+                raise ValueError(f"a result in slot {slot!r}; there are {SLOTS}")
+            try:
+                dtype = np.dtype(dtype)
+                count = int(np.prod(shape)) * dtype.itemsize
+                if dtype.kind not in _RESULT_KINDS or not 0 < count <= self.result_bytes:
+                    raise ValueError(f"a result of {dtype} {list(shape)}: not what the slots hold")
+                start = slot * self.result_bytes
+                array = np.frombuffer(_buf(self._slots)[start:start + count], dtype).reshape(shape).copy()
+            finally:
+                self._send(("free", slot))                    # always back, or the child runs out of slots
             self.on_result(array, int(sequence), int(tag), tuple(meta), float(seconds))
             return True
         elif kind == "error":
