@@ -38,6 +38,7 @@ import numpy as np
 from controllers.audio.analysis import AnalysisSettings, AudioAnalyzer, FeatureFrame
 from controllers.audio.features import frame_events
 from controllers.audio.files import AudioFileError, AudioInfo, probe, read_blocks
+from controllers.background import Background
 from controllers.base import Controller, Post
 from engine.clock import Clock
 from engine.inputs import InputEvent
@@ -85,8 +86,7 @@ class _AudioController(Controller):
         self.tap = tap                            # every FeatureFrame, on the analysis thread (tests, tools)
         self._post: Post | None = None
         self._clock: Clock | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Background(f"{self.name}-{type(self).__name__}")
         self.analyzer: AudioAnalyzer | None = None
         self.blocks = 0
         self.onsets = 0
@@ -96,18 +96,13 @@ class _AudioController(Controller):
         self._logged: str | None = None
 
     def start(self, post: Post, clock: Clock) -> None:
-        if self._thread is not None:
+        if self._worker.running:
             return
         self._post, self._clock = post, clock
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{type(self).__name__}", daemon=True)
-        self._thread.start()
+        self._worker.start(self._run)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._worker.stop()
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -187,7 +182,7 @@ class AudioInput(_AudioController):
         return f"audio: {self.connected}, {self.blocks} blocks, {self.onsets} onsets{tempo}"
 
     def stop(self) -> None:
-        self._stop.set()
+        self._worker.ask_to_stop()
         child = self._child
         if child is not None and child.is_alive():
             child.terminate()
@@ -195,18 +190,18 @@ class AudioInput(_AudioController):
 
     def _run(self) -> None:
         wait = RETRY_FIRST
-        while not self._stop.is_set():
+        while not self._worker.stopped():
             try:
                 heard = self._listen()
             except Exception as exc:                # never out of the thread: reported, and tried again
                 log.debug("audio input failed", exc_info=True)
                 heard, self.problem_text = False, f"the input failed ({_short(exc)})"
-            if self._stop.is_set():
+            if self._worker.stopped():
                 return
             if heard:                               # it ran: the next failure starts the backoff again
                 wait = RETRY_FIRST
             self._report(self.problem_text or "the input stopped", retry=wait)
-            if self._stop.wait(wait):
+            if self._worker.wait(wait):
                 return
             wait = min(wait * 2, RETRY_MAX)
             self.restarts += 1
@@ -232,7 +227,7 @@ class AudioInput(_AudioController):
                 child_end.close()                   # the child has its own copy (or none: it never started)
             self._child = child
             last = time.monotonic()
-            while not self._stop.is_set():
+            while not self._worker.stopped():
                 wait = min(0.1, max(0.0, schedule.next_due() - self._clock.now()))
                 if parent.poll(wait):
                     try:
@@ -371,20 +366,20 @@ class FilePlayback(_AudioController):
             written += len(data)
             self.position = (written / sr) % info.duration
 
-        while not self._stop.is_set():
+        while not self._worker.stopped():
             for data in read_blocks(info, self.block):
                 # Keyed by stream time, which runs on across loops; posted when that time is heard.
                 self._analyse(data, lambda frame: frame.time, schedule, stamp=self._stamp)
                 ahead.append(data)
-                while len(ahead) > lead and not self._stop.is_set():
+                while len(ahead) > lead and not self._worker.stopped():
                     emit()
-                if self._stop.is_set():
+                if self._worker.stopped():
                     return
             if not self.loop:
                 break
-        while ahead and not self._stop.is_set():
+        while ahead and not self._worker.stopped():
             emit()
-        while schedule.next_due(self._due) < math.inf and not self._stop.is_set():
+        while schedule.next_due(self._due) < math.inf and not self._worker.stopped():
             time.sleep(min(0.01, max(0.0, schedule.next_due(self._due) - clock.now())))
             schedule.post_due(clock.now(), post, self._due)
 
@@ -395,7 +390,7 @@ class FilePlayback(_AudioController):
         clock, post = self._clock, self._post
         output = self._output
         if output is not None:
-            while not output.room() and not self._stop.is_set():
+            while not output.room() and not self._worker.stopped():
                 if output.stalled():                # the device went away: on in silence, on the clock
                     self._output = None
                     output.close()
@@ -407,7 +402,7 @@ class FilePlayback(_AudioController):
             else:
                 output.push(data)
         if self._output is None and self.realtime:
-            while not self._stop.is_set() and (delay := self._start + ends - clock.now()) > 0:
+            while not self._worker.stopped() and (delay := self._start + ends - clock.now()) > 0:
                 schedule.post_due(clock.now(), post, self._due)
                 time.sleep(min(delay, 0.005))
         schedule.post_due(clock.now(), post, self._due)

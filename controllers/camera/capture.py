@@ -26,6 +26,8 @@ import time
 import cv2
 import numpy as np
 
+from controllers.background import Background
+
 log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0
@@ -75,8 +77,7 @@ class CameraCapture:
         self.is_file = isinstance(self.source, str) and "://" not in self.source
         self._lock = threading.Lock()
         self._latest: Captured | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Background("camera")
         self.frames = 0
         self.reopened = 0
         self.problem: str | None = None
@@ -84,16 +85,10 @@ class CameraCapture:
         self._logged: str | None = None
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
-            self._thread.start()
+        self._worker.start(self._run)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._worker.stop()
 
     def latest(self) -> Captured | None:
         """The newest frame (None before the first)."""
@@ -113,21 +108,21 @@ class CameraCapture:
 
     def _run(self) -> None:
         wait = RETRY_FIRST
-        while not self._stop.is_set():
+        while not self._worker.stopped():
             try:
                 delivered = self._capture()
             except Exception as exc:               # never out of the thread: reported, and tried again
                 log.debug("camera failed", exc_info=True)
                 delivered, text = False, str(exc).strip().splitlines()
                 self._report(f"{self.source}: {(text[0] if text else type(exc).__name__)[:160]}")
-            if self._stop.is_set():
+            if self._worker.stopped():
                 return
             if delivered and self.is_file and not self.loop:
                 return                              # a file played once has simply ended
             if delivered:
                 wait = RETRY_FIRST
             self.problem = f"{self.problem or f'{self.source}: stopped'} (trying again in {wait:.0f} s)"
-            if self._stop.wait(wait):
+            if self._worker.wait(wait):
                 return
             wait = min(wait * 2, RETRY_MAX)
             self.reopened += 1
@@ -162,7 +157,7 @@ class CameraCapture:
             self.connected = f"{self.source} ({'file, ' if self.is_file else ''}{rate:.0f} fps)"
             self._report(None)
             started, shown, last = time.monotonic(), 0, time.monotonic()
-            while not self._stop.is_set():
+            while not self._worker.stopped():
                 ok, frame = capture.read()
                 if not ok or frame is None:
                     if self.is_file and self.loop and delivered:
@@ -185,7 +180,7 @@ class CameraCapture:
                     self._latest = Captured(frame, self.frames, last)
                 if period:                              # a file: at its own rate, as a camera would deliver it
                     shown += 1
-                    self._stop.wait(max(0.0, started + shown * period - time.monotonic()))
+                    self._worker.wait(max(0.0, started + shown * period - time.monotonic()))
             return delivered
         finally:
             capture.release()

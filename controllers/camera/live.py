@@ -17,11 +17,11 @@ out rather than freezing its last picture on the wall.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import numpy as np
 
+from controllers.background import Background
 from controllers.base import Controller, Post
 from controllers.camera.capture import CameraCapture
 from controllers.camera.pipeline import CameraPipeline
@@ -47,23 +47,17 @@ class CameraInput(Controller):
         self.capture = CameraCapture(source, size=size, fps=fps)
         self.pipeline = pipeline or CameraPipeline()
         self.model_fps = model_fps
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Background("camera-input")
         self.processed = 0
 
     def start(self, post: Post, clock: Clock) -> None:
-        if self._thread is not None:
+        if self._worker.running:
             return
-        self._stop.clear()
         self.capture.start()
-        self._thread = threading.Thread(target=self._run, args=(post, clock), name="camera-input", daemon=True)
-        self._thread.start()
+        self._worker.start(self._run, post, clock)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._worker.stop()
         self.capture.stop()
         self.pipeline.close()
 
@@ -89,10 +83,10 @@ class CameraInput(Controller):
         self.pipeline.load_model(own_process=True)
         seen = 0
         next_model = 0.0
-        while not self._stop.is_set():
+        while not self._worker.stopped():
             captured = self.capture.latest()
             if captured is None or captured.number == seen:
-                self._stop.wait(0.005)
+                self._worker.wait(0.005)
                 continue
             seen = captured.number
             try:
@@ -105,4 +99,4 @@ class CameraInput(Controller):
                 self.processed += 1
             except Exception as exc:                   # never out of the thread: the show goes on
                 log.warning("camera: a frame failed (%s)", str(exc).splitlines()[0][:160] if str(exc) else exc)
-                self._stop.wait(0.1)
+                self._worker.wait(0.1)
