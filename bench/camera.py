@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"with unet_256 in its own process ({o['path']}, one thread): walk {o['walk_fps']:.1f} frames/s, "
           f"unet_256 {o['pix2pix_fps']:.2f} frames/s")
     for name, c in figures["capture"].items():
-        print(f"capture -> texture ({'pre-processing only, 256² edges' if name == 'preprocess' else name + ' in its own process'}): "
-              f"{c['capture_to_texture_ms']:.1f} ms median (picture made after {c['capture_to_picture_ms']:.1f} ms; "
+        what = "pre-processing only, 256² edges" if name == "preprocess" else f"{name} in its own process"
+        print(f"capture -> texture ({what}): {c['capture_to_texture_ms']:.1f} ms median (picture made after {c['capture_to_picture_ms']:.1f} ms; "
               f"{c['per_second']:.1f} pictures/s)")
     return 0
 
